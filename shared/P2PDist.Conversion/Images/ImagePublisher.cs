@@ -1,0 +1,100 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using P2PDist.Oci;
+using P2PDist.Rafs;
+
+namespace P2PDist.Conversion.Images;
+
+/// <summary>
+/// Pushes a built Rafs image: blobs first (skipping those the target has, mounting chunk-dictionary blobs
+/// across repositories when the registry offers it), then the bootstrap and the source's config, and the
+/// manifest last, so a failure never leaves a tag pointing at an incomplete image.
+/// </summary>
+public sealed class ImagePublisher(IProgress<string>? progress = null)
+{
+    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
+    public async Task<string> PushAsync(BuiltImage image, IImageStore source, IImageStore target, CancellationToken cancellationToken)
+    {
+        var localBlobs = image.NewBlobs.ToDictionary(b => b.Digest);
+        var layers = new List<Descriptor>();
+        for (int i = 0; i < image.AllBlobs.Count; i++)
+        {
+            var blob = image.AllBlobs[i];
+            layers.Add(new Descriptor
+            {
+                MediaType = MediaTypes.RafsBlob,
+                Digest = blob.Digest,
+                Size = (long)blob.Size,
+                Annotations = new() { [MediaTypes.AnnotationRafsBlobIndex] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            });
+            if (await target.BlobExistsAsync(blob.Digest, cancellationToken).ConfigureAwait(false))
+            {
+                progress?.Report($"blob {blob.Digest[..19]} already in the target");
+                continue;
+            }
+            if (localBlobs.TryGetValue(blob.Digest, out var local))
+            {
+                progress?.Report($"pushing blob {blob.Digest[..19]} ({local.Size:N0} bytes)");
+                await target.PushBlobAsync(blob.Digest, local.Size, () => File.OpenRead(local.Path), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            if (image.DictionaryRepository is { Length: > 0 } from && await target.TryMountBlobAsync(blob.Digest, from, cancellationToken).ConfigureAwait(false))
+            {
+                progress?.Report($"mounted blob {blob.Digest[..19]} from {from}");
+                continue;
+            }
+            throw new P2PDistException($"blob {blob.Digest} of the chunk dictionary is not in {target.Reference} and could not be mounted from '{image.DictionaryRepository}'; use a chunk dictionary in the same registry");
+        }
+
+        var bootstrapSize = new FileInfo(image.BootstrapPath).Length;
+        if (!await target.BlobExistsAsync(image.BootstrapDigest, cancellationToken).ConfigureAwait(false))
+            await target.PushBlobAsync(image.BootstrapDigest, bootstrapSize, () => File.OpenRead(image.BootstrapPath), cancellationToken).ConfigureAwait(false);
+        layers.Add(new Descriptor
+        {
+            MediaType = MediaTypes.RafsBootstrap,
+            Digest = image.BootstrapDigest,
+            Size = bootstrapSize,
+            Annotations = new() { [MediaTypes.AnnotationRafsVersion] = "1" },
+        });
+
+        var config = image.Source.Manifest.Config;
+        byte[] configBytes = await ReadSmallBlobAsync(source, config, cancellationToken).ConfigureAwait(false);
+        if (!await target.BlobExistsAsync(config.Digest, cancellationToken).ConfigureAwait(false))
+            await target.PushBlobAsync(config.Digest, configBytes.Length, () => new MemoryStream(configBytes), cancellationToken).ConfigureAwait(false);
+
+        var manifest = new ImageManifest
+        {
+            MediaType = MediaTypes.OciManifest,
+            Config = new Descriptor
+            {
+                // The Docker config is the same JSON document as the OCI one; the bytes, and so the digest, are unchanged.
+                MediaType = MediaTypes.OciConfig,
+                Digest = config.Digest,
+                Size = config.Size,
+            },
+            Layers = layers,
+            Annotations = new()
+            {
+                [MediaTypes.AnnotationRafsVersion] = "1",
+                [MediaTypes.AnnotationRafsSource] = image.Source.Raw.Digest,
+            },
+        };
+        byte[] manifestBytes = JsonSerializer.SerializeToUtf8Bytes(manifest, Json);
+        string tag = target.Reference.Tag ?? target.Reference.Digest ?? "latest";
+        if (target.Reference.Digest is { } wanted && wanted != OciDigest.Sha256(manifestBytes))
+            throw new P2PDistException($"target {target.Reference} names digest {wanted}, but the converted manifest is {OciDigest.Sha256(manifestBytes)}; give a tag instead");
+        await target.PushManifestAsync(tag, manifestBytes, MediaTypes.OciManifest, cancellationToken).ConfigureAwait(false);
+        return OciDigest.Sha256(manifestBytes);
+    }
+
+    private static async Task<byte[]> ReadSmallBlobAsync(IImageStore store, Descriptor blob, CancellationToken cancellationToken)
+    {
+        if (blob.Size is < 0 or > 16 << 20)
+            throw new P2PDistException($"{store.Reference}: config {blob.Digest} declares {blob.Size} bytes (limit 16 MiB)");
+        await using var stream = await store.OpenBlobAsync(blob, cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+}

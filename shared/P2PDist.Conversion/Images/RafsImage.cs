@@ -1,0 +1,114 @@
+using P2PDist.Oci;
+using P2PDist.Rafs;
+
+namespace P2PDist.Conversion.Images;
+
+/// <summary>
+/// A converted image opened for reading: its manifest, its bootstrap (downloaded, checked against the
+/// manifest's digest, mapped and validated: the root of trust) and the manifest layer of each blob.
+/// </summary>
+public sealed class RafsImage : IDisposable
+{
+    private readonly string _scratch;
+
+    private RafsImage(IImageStore store, ResolvedImage image, RafsBootstrap bootstrap, Dictionary<string, Descriptor> blobLayers, string scratch)
+    {
+        Store = store;
+        Image = image;
+        Bootstrap = bootstrap;
+        BlobLayers = blobLayers;
+        _scratch = scratch;
+    }
+
+    public IImageStore Store { get; }
+    public ResolvedImage Image { get; }
+    public RafsBootstrap Bootstrap { get; }
+    public IReadOnlyDictionary<string, Descriptor> BlobLayers { get; }
+
+    public static async Task<RafsImage> OpenAsync(IImageStore store, string platform, string workDirectory, CancellationToken cancellationToken)
+    {
+        var image = await ManifestResolver.ResolveAsync(store, platform, cancellationToken).ConfigureAwait(false);
+        var bootstrapLayers = image.Manifest.Layers.Where(l => l.MediaType == MediaTypes.RafsBootstrap).ToList();
+        if (bootstrapLayers.Count != 1)
+            throw new P2PDistException($"{store.Reference}: not a Rafs image (manifest {image.Raw.Digest} has {bootstrapLayers.Count} layers of type {MediaTypes.RafsBootstrap}, expected 1)");
+        var scratch = Directory.CreateTempSubdirectory(Path.Combine(workDirectory, "p2pdist-image-")).FullName;
+        try
+        {
+            string path = Path.Combine(scratch, "bootstrap");
+            await using (var source = await store.OpenBlobAsync(bootstrapLayers[0], cancellationToken).ConfigureAwait(false))
+            await using (var target = File.Create(path))
+                await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+            var bootstrap = RafsBootstrap.Open(path);
+            try
+            {
+                bootstrap.Validate();
+                var layers = image.Manifest.Layers.Where(l => l.MediaType == MediaTypes.RafsBlob).GroupBy(l => l.Digest).ToDictionary(g => g.Key, g => g.First());
+                foreach (var blob in bootstrap.Blobs())
+                {
+                    if (!layers.TryGetValue(blob.Digest, out var layer))
+                        throw new P2PDistException($"{store.Reference}: the bootstrap names blob {blob.Digest}, which the manifest does not list");
+                    if ((ulong)layer.Size != blob.Size)
+                        throw new P2PDistException($"{store.Reference}: blob {blob.Digest} is {layer.Size} bytes in the manifest, {blob.Size} in the bootstrap");
+                }
+                return new RafsImage(store, image, bootstrap, layers, scratch);
+            }
+            catch
+            {
+                bootstrap.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            Directory.Delete(scratch, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>Downloads a blob whole into the scratch folder, checking its digest; returns its path.</summary>
+    public async Task<string> DownloadBlobAsync(RafsBlob blob, CancellationToken cancellationToken)
+    {
+        string path = Path.Combine(_scratch, blob.Digest["sha256:".Length..]);
+        if (File.Exists(path))
+            return path;
+        string partial = path + ".partial";
+        await using (var source = await Store.OpenBlobAsync(BlobLayers[blob.Digest], cancellationToken).ConfigureAwait(false))
+        await using (var target = File.Create(partial))
+            await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+        File.Move(partial, path);
+        return path;
+    }
+
+    /// <summary>Downloads a blob without giving up on a digest mismatch, so `check` can say which chunks are bad.</summary>
+    public async Task<(string Path, string? Problem)> DownloadBlobForCheckAsync(RafsBlob blob, CancellationToken cancellationToken)
+    {
+        string path = Path.Combine(_scratch, blob.Digest["sha256:".Length..] + ".check");
+        string? problem = null;
+        await using (var target = File.Create(path))
+        {
+            try
+            {
+                await using var source = await Store.OpenBlobAsync(BlobLayers[blob.Digest], cancellationToken).ConfigureAwait(false);
+                await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OciException e)
+            {
+                problem = e.Message;
+            }
+        }
+        return (path, problem);
+    }
+
+    public void Dispose()
+    {
+        Bootstrap.Dispose();
+        try
+        {
+            Directory.Delete(_scratch, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Scratch space in the temp folder; a leftover is harmless.
+        }
+    }
+}

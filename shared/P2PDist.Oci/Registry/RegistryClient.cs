@@ -1,0 +1,209 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+
+namespace P2PDist.Oci;
+
+/// <summary>
+/// One repository of one registry, spoken to per the OCI distribution spec: manifests and blobs, ranged
+/// reads, monolithic and chunked uploads, cross-repository mounts. Authentication (anonymous, basic,
+/// bearer token) and retries live in <c>RegistryClient.Send.cs</c>.
+/// </summary>
+public sealed partial class RegistryClient : IImageStore
+{
+    private readonly HttpClient _http;
+    private readonly RegistryOptions _options;
+    private readonly Uri _baseUri;
+
+    public RegistryClient(ImageReference reference, RegistryOptions options)
+    {
+        if (reference.IsLayout || reference.Registry is null)
+            throw new ArgumentException("a registry reference is needed", nameof(reference));
+        Reference = reference;
+        _options = options;
+        _baseUri = new Uri($"{(options.PlainHttp ? "http" : "https")}://{reference.Registry}/");
+        _http = new HttpClient(CreateHandler(options), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http.DefaultRequestHeaders.UserAgent.ParseAdd("p2pdist/1");
+    }
+
+    public ImageReference Reference { get; }
+
+    private string Repo => Reference.Repository;
+
+    private static SocketsHttpHandler CreateHandler(RegistryOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            // Blob GETs may redirect to storage; .NET drops the Authorization header on redirects, as it should.
+            AllowAutoRedirect = true,
+            MaxAutomaticRedirections = 5,
+            ConnectTimeout = options.RequestTimeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        if (options.CaCertificateFile is not null)
+        {
+            var extra = new X509Certificate2Collection();
+            extra.ImportFromPemFile(options.CaCertificateFile);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (errors == System.Net.Security.SslPolicyErrors.None)
+                    return true;
+                if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                    return false;
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(extra);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return chain.Build(new X509Certificate2(certificate));
+            };
+        }
+        return handler;
+    }
+
+    private Uri Url(string relative) => new(_baseUri, relative);
+
+    public async Task<FetchedManifest> GetManifestAsync(string reference, CancellationToken cancellationToken)
+    {
+        string what = $"manifest {Reference.Registry}/{Repo}:{reference}";
+        using var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{Repo}/manifests/{reference}"));
+            request.Headers.Accept.ParseAdd(MediaTypes.ManifestAccept);
+            return request;
+        }, what, pull: true, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+            throw new RegistryException(404, $"{what}: not found");
+        await EnsureSuccessAsync(response, what).ConfigureAwait(false);
+        byte[] bytes = await ReadBoundedAsync(response, 4 << 20, what, cancellationToken).ConfigureAwait(false);
+        string digest = OciDigest.Sha256(bytes);
+        if (reference.StartsWith("sha256:", StringComparison.Ordinal) && reference != digest)
+            throw new OciException($"{what}: content digest is {digest}, not the digest asked for");
+        string mediaType = response.Content.Headers.ContentType?.MediaType ?? SniffMediaType(bytes);
+        return new FetchedManifest(bytes, mediaType, digest);
+    }
+
+    private static string SniffMediaType(byte[] bytes)
+    {
+        using var document = JsonDocument.Parse(bytes);
+        return document.RootElement.TryGetProperty("mediaType", out var m) ? m.GetString() ?? MediaTypes.OciManifest : MediaTypes.OciManifest;
+    }
+
+    public async Task<Stream> OpenBlobAsync(Descriptor blob, CancellationToken cancellationToken)
+    {
+        string what = $"blob {blob.Digest} of {Reference.Registry}/{Repo}";
+        OciDigest.Require(blob.Digest, what);
+        var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, Url($"v2/{Repo}/blobs/{blob.Digest}")),
+            what, pull: true, cancellationToken, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+        try
+        {
+            if (response.StatusCode == HttpStatusCode.NotFound)
+                throw new RegistryException(404, $"{what}: not found");
+            await EnsureSuccessAsync(response, what).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return new VerifyingStream(new ReadTimeoutStream(body, _options.RequestTimeout, what, response), blob.Digest, blob.Size, what);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    public async Task<byte[]> ReadBlobRangeAsync(string digest, long offset, int length, CancellationToken cancellationToken)
+    {
+        string what = $"blob {digest} bytes {offset}+{length} of {Reference.Registry}/{Repo}";
+        using var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{Repo}/blobs/{digest}"));
+            request.Headers.Range = new RangeHeaderValue(offset, offset + length - 1);
+            return request;
+        }, what, pull: true, cancellationToken, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+            throw new RegistryException(404, $"{what}: not found");
+        await EnsureSuccessAsync(response, what).ConfigureAwait(false);
+        await using var body = new ReadTimeoutStream(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false),
+            _options.RequestTimeout, what, owner: null);
+        if (response.StatusCode == HttpStatusCode.OK)
+            await SkipAsync(body, offset, what, cancellationToken).ConfigureAwait(false); // the registry ignored Range
+        var buffer = new byte[length];
+        await body.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return buffer;
+    }
+
+    private static async Task SkipAsync(Stream stream, long count, string what, CancellationToken cancellationToken)
+    {
+        var scratch = new byte[81920];
+        while (count > 0)
+        {
+            int n = await stream.ReadAsync(scratch.AsMemory(0, (int)Math.Min(scratch.Length, count)), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+                throw new OciException($"{what}: blob ended early");
+            count -= n;
+        }
+    }
+
+    public async Task<bool> BlobExistsAsync(string digest, CancellationToken cancellationToken)
+    {
+        string what = $"blob {digest} in {Reference.Registry}/{Repo}";
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Head, Url($"v2/{Repo}/blobs/{digest}")),
+            what, pull: true, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+            return false;
+        await EnsureSuccessAsync(response, what).ConfigureAwait(false);
+        return true;
+    }
+
+    public async Task PushManifestAsync(string reference, byte[] manifest, string mediaType, CancellationToken cancellationToken)
+    {
+        string what = $"manifest upload to {Reference.Registry}/{Repo}:{reference}";
+        using var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, Url($"v2/{Repo}/manifests/{reference}"))
+            {
+                Content = new ByteArrayContent(manifest),
+            };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+            return request;
+        }, what, pull: false, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, what).ConfigureAwait(false);
+    }
+
+    private static async Task EnsureSuccessAsync(HttpResponseMessage response, string what)
+    {
+        if (response.IsSuccessStatusCode)
+            return;
+        string body = "";
+        try
+        {
+            body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        }
+        catch (HttpRequestException)
+        {
+            // The status code alone still tells the story.
+        }
+        if (body.Length > 500)
+            body = body[..500];
+        throw new RegistryException((int)response.StatusCode, $"{what}: registry answered {(int)response.StatusCode} {response.ReasonPhrase}: {body.Trim()}");
+    }
+
+    private static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentLength > limit)
+            throw new OciException($"{what}: {response.Content.Headers.ContentLength} bytes, over the {limit}-byte limit for manifests");
+        using var buffer = new MemoryStream();
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var scratch = new byte[81920];
+        int n;
+        while ((n = await body.ReadAsync(scratch, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            buffer.Write(scratch, 0, n);
+            if (buffer.Length > limit)
+                throw new OciException($"{what}: over the {limit}-byte limit for manifests");
+        }
+        return buffer.ToArray();
+    }
+
+    public void Dispose() => _http.Dispose();
+}
