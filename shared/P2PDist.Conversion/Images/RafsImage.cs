@@ -31,7 +31,7 @@ public sealed class RafsImage : IDisposable
         var bootstrapLayers = image.Manifest.Layers.Where(l => l.MediaType == MediaTypes.RafsBootstrap).ToList();
         if (bootstrapLayers.Count != 1)
             throw new P2PDistException($"{store.Reference}: not a Rafs image (manifest {image.Raw.Digest} has {bootstrapLayers.Count} layers of type {MediaTypes.RafsBootstrap}, expected 1)");
-        var scratch = Directory.CreateTempSubdirectory(Path.Combine(workDirectory, "p2pdist-image-")).FullName;
+        var scratch = ScratchDirectory.Create(workDirectory, "p2pdist-image-").FullName;
         try
         {
             string path = Path.Combine(scratch, "bootstrap");

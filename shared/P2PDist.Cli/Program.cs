@@ -1,0 +1,9 @@
+using System.CommandLine;
+using P2PDist.Cli;
+
+// p2pdist: one command, verbs per role. Each verb's handler lives in its own file under Commands/.
+var root = new RootCommand("P2PDist: lazy-loading, peer-to-peer distribution of container images in the Rafs format.")
+{
+    ImageCommands.Create(),
+};
+return await CommandRunner.InvokeAsync(root, args);
