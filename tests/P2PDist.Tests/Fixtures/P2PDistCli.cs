@@ -1,0 +1,27 @@
+namespace P2PDist.Tests.Fixtures;
+
+/// <summary>Runs the real p2pdist command as a separate process, as a user would.</summary>
+public static class P2PDistCli
+{
+    public static Task<ProcessRunner.Result> RunAsync(params string[] args) => RunAsync(TimeSpan.FromMinutes(10), args);
+
+    public static Task<ProcessRunner.Result> RunAsync(TimeSpan timeout, params string[] args) => RunWithHomeAsync(TestPaths.WorkRoot, timeout, args);
+
+    /// <summary>Runs with HOME set, so ~/.docker/config.json is the test's own.</summary>
+    public static Task<ProcessRunner.Result> RunWithHomeAsync(string home, TimeSpan timeout, params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "p2pdist.dll");
+        return ProcessRunner.RunAsync("dotnet", [dll, .. args], timeout, environment: new Dictionary<string, string>
+        {
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["HOME"] = home,
+        });
+    }
+
+    public static async Task<ProcessRunner.Result> RunOkAsync(params string[] args)
+    {
+        var result = await RunAsync(args);
+        Xunit.Assert.True(result.ExitCode == 0, $"p2pdist {string.Join(' ', args)} exited {result.ExitCode}:\n{result.Output}");
+        return result;
+    }
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace P2PDist.Tests.Fixtures;
+
+/// <summary>How a test registry authenticates.</summary>
+public enum RegistryAuth
+{
+    None,
+    Basic,
+    Token,
+}
+
+/// <summary>
+/// A real CNCF distribution registry (Debian's docker-registry) on 127.0.0.1, with its own storage folder,
+/// optionally behind htpasswd basic auth or bearer tokens from <see cref="TokenIssuer"/>.
+/// </summary>
+public sealed class RegistryServer : IAsyncDisposable
+{
+    public const string User = "tester";
+    public const string Password = "s3cret-pass";
+    private readonly Process _process;
+    private readonly TokenIssuer? _issuer;
+
+    private RegistryServer(Process process, string root, int port, TokenIssuer? issuer)
+    {
+        _process = process;
+        Root = root;
+        Port = port;
+        _issuer = issuer;
+    }
+
+    public string Root { get; }
+    public int Port { get; }
+    public string Host => $"127.0.0.1:{Port}";
+    public string StorageRoot => Path.Combine(Root, "storage");
+    public string LogPath => Path.Combine(Root, "registry.log");
+
+    public static async Task<RegistryServer> StartAsync(RegistryAuth auth = RegistryAuth.None)
+    {
+        string binary = "/usr/bin/docker-registry";
+        if (!File.Exists(binary))
+            throw new InvalidOperationException("docker-registry is not installed: run the README's test command, which installs it");
+        string root = Path.Combine(TestPaths.WorkRoot, "registry-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(root);
+        int port = FreePort.Next();
+        TokenIssuer? issuer = null;
+        string authSection = "";
+        if (auth == RegistryAuth.Basic)
+        {
+            var htpasswd = await ProcessRunner.RunCheckedAsync("htpasswd", "-Bbn", User, Password);
+            await File.WriteAllTextAsync(Path.Combine(root, "htpasswd"), htpasswd.Stdout);
+            authSection = $"auth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n";
+        }
+        else if (auth == RegistryAuth.Token)
+        {
+            issuer = TokenIssuer.Start(root, "test-registry", User, Password);
+            authSection = $"auth:\n  token:\n    realm: {issuer.Realm}\n    service: test-registry\n    issuer: {TokenIssuer.IssuerName}\n    rootcertbundle: {issuer.CertificatePath}\n";
+        }
+        string config = $"""
+            version: 0.1
+            log:
+              level: info
+              accesslog:
+                disabled: false
+            storage:
+              filesystem:
+                rootdirectory: {root}/storage
+              delete:
+                enabled: true
+            http:
+              addr: 127.0.0.1:{port}
+            {authSection}
+            """;
+        string configPath = Path.Combine(root, "config.yml");
+        await File.WriteAllTextAsync(configPath, config.Replace("\n" + new string(' ', 0), "\n"));
+        var info = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("serve");
+        info.ArgumentList.Add(configPath);
+        var process = Process.Start(info)!;
+        var log = new StreamWriter(Path.Combine(root, "registry.log")) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var server = new RegistryServer(process, root, port, issuer);
+        await server.WaitUntilListeningAsync();
+        return server;
+    }
+
+    private async Task WaitUntilListeningAsync()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"docker-registry exited with {_process.ExitCode}: {await File.ReadAllTextAsync(LogPath)}");
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", Port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new TimeoutException("docker-registry did not listen within 20 s");
+    }
+
+    /// <summary>The path of a blob's data file in the registry's storage (for tests that corrupt it).</summary>
+    public string BlobDataPath(string digest)
+    {
+        string hex = digest["sha256:".Length..];
+        return Path.Combine(StorageRoot, "docker", "registry", "v2", "blobs", "sha256", hex[..2], hex, "data");
+    }
+
+    public bool HasTag(string repository, string tag) =>
+        Directory.Exists(Path.Combine(StorageRoot, "docker", "registry", "v2", "repositories", repository, "_manifests", "tags", tag));
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+        _process.Dispose();
+        _issuer?.Dispose();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: the work root is cleaned on the next run.
+        }
+    }
+}
