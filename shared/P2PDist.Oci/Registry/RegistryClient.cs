@@ -94,15 +94,32 @@ public sealed partial class RegistryClient : IImageStore
     {
         string what = $"blob {blob.Digest} of {Reference.Registry}/{Repo}";
         OciDigest.Require(blob.Digest, what);
-        var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, Url($"v2/{Repo}/blobs/{blob.Digest}")),
-            what, pull: true, cancellationToken, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+        var first = await OpenBlobBodyAsync(blob.Digest, 0, what, cancellationToken).ConfigureAwait(false);
+        var resuming = new ResumingBlobStream(first, (offset, ct) => OpenBlobBodyAsync(blob.Digest, offset, what, ct),
+            blob.Size, _options.MaxAttempts, _options.FirstRetryDelay, what);
+        return new VerifyingStream(resuming, blob.Digest, blob.Size, what);
+    }
+
+    /// <summary>The blob's body from <paramref name="offset"/> on; a registry that ignores Range is skipped forward.</summary>
+    private async Task<Stream> OpenBlobBodyAsync(string digest, long offset, string what, CancellationToken cancellationToken)
+    {
+        var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{Repo}/blobs/{digest}"));
+            if (offset > 0)
+                request.Headers.Range = new RangeHeaderValue(offset, null);
+            return request;
+        }, what, pull: true, cancellationToken, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
         try
         {
             if (response.StatusCode == HttpStatusCode.NotFound)
                 throw new RegistryException(404, $"{what}: not found");
             await EnsureSuccessAsync(response, what).ConfigureAwait(false);
-            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return new VerifyingStream(new ReadTimeoutStream(body, _options.RequestTimeout, what, response), blob.Digest, blob.Size, what);
+            var body = new ReadTimeoutStream(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false),
+                _options.RequestTimeout, what, response);
+            if (offset > 0 && response.StatusCode == HttpStatusCode.OK)
+                await SkipAsync(body, offset, what, cancellationToken).ConfigureAwait(false);
+            return body;
         }
         catch
         {

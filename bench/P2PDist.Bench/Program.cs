@@ -1,0 +1,16 @@
+using P2PDist.Bench;
+
+// dotnet run -c Release --project bench/P2PDist.Bench -- bootstrap [files] [chunksPerFile]
+return args.FirstOrDefault() switch
+{
+    "bootstrap" => BootstrapBenchmark.Run(args.Skip(1).ToArray()),
+    "bootstrap-measure" => BootstrapBenchmark.MeasureOnly(args.Skip(1).ToArray()),
+    "digest" => DigestBenchmark.Run(),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: P2PDist.Bench bootstrap [files=100000] [chunksPerFile=10] | digest");
+    return 2;
+}
