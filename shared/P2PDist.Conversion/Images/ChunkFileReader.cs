@@ -24,6 +24,7 @@ internal sealed class ChunkFileReader : IDisposable
         _plain = new byte[bootstrap.ChunkSize];
     }
 
+    /// <summary>Writes a regular file; chunks of zeros become holes, so sparse files stay sparse.</summary>
     public void WriteFile(uint ino, string path, string name)
     {
         using var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
@@ -31,8 +32,13 @@ internal sealed class ChunkFileReader : IDisposable
         for (uint i = start; i < start + count; i++)
         {
             var chunkRef = _bootstrap.GetChunkRef(i);
-            output.Write(ReadChunk(chunkRef.ChunkIndex, $"{name} at offset {chunkRef.FileOffset}"));
+            var data = ReadChunk(chunkRef.ChunkIndex, $"{name} at offset {chunkRef.FileOffset}");
+            if (data.IndexOfAnyExcept((byte)0) < 0)
+                output.Seek(data.Length, SeekOrigin.Current);
+            else
+                output.Write(data);
         }
+        output.SetLength((long)_bootstrap.GetInode(ino).Size);
     }
 
     /// <summary>The verified, uncompressed bytes of one chunk (valid until the next call).</summary>

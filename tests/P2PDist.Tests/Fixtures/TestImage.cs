@@ -17,9 +17,10 @@ public enum LayerCompression
 /// </summary>
 public sealed class TestImage
 {
-    private readonly List<(byte[] Tar, LayerCompression Compression)> _layers = [];
+    /// <summary>A layer: its tar (null when too big to keep), the compressed blob and its diff id.</summary>
+    private sealed record LayerData(byte[]? Tar, byte[] Blob, string DiffId, LayerCompression Compression);
 
-    public IReadOnlyList<(byte[] Tar, LayerCompression Compression)> Layers => _layers;
+    private readonly List<LayerData> _layers = [];
 
     public TestImage Layer(Action<TestTarWriter> build, LayerCompression compression = LayerCompression.Gzip)
     {
@@ -27,14 +28,50 @@ public sealed class TestImage
         var writer = new TestTarWriter(buffer);
         build(writer);
         writer.Finish();
-        _layers.Add((buffer.ToArray(), compression));
-        return this;
+        return RawLayer(buffer.ToArray(), compression);
     }
 
     public TestImage RawLayer(byte[] tar, LayerCompression compression = LayerCompression.Gzip)
     {
-        _layers.Add((tar, compression));
+        _layers.Add(new LayerData(tar, Compress(tar, compression), OciDigest.Sha256(tar), compression));
         return this;
+    }
+
+    /// <summary>A gzip layer streamed straight into its compressed form, for layers too large to hold uncompressed.</summary>
+    public TestImage StreamedGzipLayer(Action<TestTarWriter> build)
+    {
+        var compressed = new MemoryStream();
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using (var gzip = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            var tee = new HashingWriteStream(gzip, hash);
+            var writer = new TestTarWriter(tee);
+            build(writer);
+            writer.Finish();
+        }
+        _layers.Add(new LayerData(null, compressed.ToArray(), "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset()), LayerCompression.Gzip));
+        return this;
+    }
+
+    private sealed class HashingWriteStream(Stream inner, System.Security.Cryptography.IncrementalHash hash) : Stream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            hash.AppendData(buffer);
+            inner.Write(buffer);
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     public static byte[] Compress(byte[] tar, LayerCompression compression)
@@ -69,13 +106,12 @@ public sealed class TestImage
         var layers = new List<Descriptor>();
         var diffIds = new List<string>();
         LayerDigests.Clear();
-        foreach (var (tar, compression) in _layers)
+        foreach (var layer in _layers)
         {
-            byte[] blob = Compress(tar, compression);
-            string digest = OciDigest.Sha256(blob);
-            await client.PushBlobAsync(digest, blob.Length, () => new MemoryStream(blob), CancellationToken.None);
-            layers.Add(new Descriptor { MediaType = MediaType(compression), Digest = digest, Size = blob.Length });
-            diffIds.Add(OciDigest.Sha256(tar));
+            string digest = OciDigest.Sha256(layer.Blob);
+            await client.PushBlobAsync(digest, layer.Blob.Length, () => new MemoryStream(layer.Blob), CancellationToken.None);
+            layers.Add(new Descriptor { MediaType = MediaType(layer.Compression), Digest = digest, Size = layer.Blob.Length });
+            diffIds.Add(layer.DiffId);
             LayerDigests.Add(digest);
         }
         byte[] config = JsonSerializer.SerializeToUtf8Bytes(new
@@ -108,8 +144,9 @@ public sealed class TestImage
     {
         string root = TestPaths.NewDirectory("reference");
         File.SetUnixFileMode(root, (UnixFileMode)0x1ED);
-        foreach (var (tar, _) in _layers)
+        foreach (var layer in _layers)
         {
+            byte[] tar = layer.Tar ?? throw new InvalidOperationException("a streamed layer has no tar to unpack with GNU tar");
             string tarPath = Path.Combine(TestPaths.WorkRoot, Guid.NewGuid().ToString("N") + ".tar");
             await File.WriteAllBytesAsync(tarPath, tar);
             try
