@@ -6,4 +6,6 @@ var root = new RootCommand("P2PDist: lazy-loading, peer-to-peer distribution of 
 {
     ImageCommands.Create(),
 };
+foreach (var command in PeerCommands.Create())
+    root.Subcommands.Add(command);
 return await CommandRunner.InvokeAsync(root, args);

@@ -1,0 +1,186 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using P2PDist.Conversion.Images;
+using P2PDist.Oci;
+using P2PDist.Peer.Cache;
+using P2PDist.Peer.Fetch;
+using P2PDist.Peer.FileSystem;
+using P2PDist.Peer.Fuse;
+using P2PDist.Rafs;
+
+namespace P2PDist.Peer.Daemon;
+
+/// <summary>
+/// The daemon's mounts: opens the image (its bootstrap verified against the manifest: the root of trust),
+/// wires bootstrap, chunk provider and FUSE session together, and keeps the list on disk so a restarted
+/// daemon mounts again what it had, clearing mounts a killed daemon left behind (ENOTCONN).
+/// </summary>
+public sealed class MountManager : IAsyncDisposable
+{
+    private readonly PeerOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _log;
+    private readonly ChunkCache _cache;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly Dictionary<string, ActiveMount> _mounts = new(StringComparer.Ordinal);
+
+    private sealed record ActiveMount(MountRequest Request, RafsImage Image, IImageStore Store, RegistryChunkSource Source,
+        ChunkProvider Provider, RafsFileSystem FileSystem, FuseSession Session, long ImageBytes);
+
+    public MountManager(PeerOptions options, ILoggerFactory loggers)
+    {
+        _options = options;
+        _loggers = loggers;
+        _log = loggers.CreateLogger("p2pdist.peer.mounts");
+        Directory.CreateDirectory(options.DataDir);
+        _cache = new ChunkCache(options.CacheDir);
+    }
+
+    public ChunkCache Cache => _cache;
+
+    public async Task<MountInfo> MountAsync(MountRequest request, CancellationToken cancellationToken)
+    {
+        string mountPoint = Path.GetFullPath(request.MountPoint);
+        request = request with { MountPoint = mountPoint };
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_mounts.ContainsKey(mountPoint))
+                throw new P2PDistException($"{mountPoint} is already a p2pdist mount");
+            if (!Directory.Exists(mountPoint))
+                throw new P2PDistException($"mount point {mountPoint} does not exist or is not a directory");
+            if (MountTable.IsMountPoint(mountPoint))
+                throw new P2PDistException($"mount point {mountPoint} is busy: something is already mounted there");
+            var mount = await OpenAsync(request, cancellationToken).ConfigureAwait(false);
+            _mounts[mountPoint] = mount;
+            SaveState();
+            _log.LogInformation("mounted {Reference} ({Digest}) at {MountPoint}", request.Reference, mount.Image.Image.Raw.Digest, mountPoint);
+            return Describe(mount);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async Task<ActiveMount> OpenAsync(MountRequest request, CancellationToken cancellationToken)
+    {
+        var registry = new RegistryOptions
+        {
+            PlainHttp = request.PlainHttp,
+            Username = request.Username,
+            Password = request.Password,
+            CaCertificateFile = request.CaCertificateFile,
+            RequestTimeout = TimeSpan.FromSeconds(Math.Min(_options.ReadTimeoutSeconds, 30)),
+        };
+        var store = ImageStores.Open(ImageReference.Parse(request.Reference), registry);
+        RafsImage? image = null;
+        try
+        {
+            image = await RafsImage.OpenAsync(store, request.Platform, _options.ImagesDir, cancellationToken).ConfigureAwait(false);
+            var source = new RegistryChunkSource(store);
+            var log = _loggers.CreateLogger("p2pdist.peer.fetch");
+            var provider = new ChunkProvider(_cache, source, message => log.LogWarning("{Message}", message));
+            var fs = new RafsFileSystem(image.Bootstrap, provider, TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
+            var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _loggers.CreateLogger("p2pdist.peer.fuse"));
+            long imageBytes = 0;
+            for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
+                imageBytes += image.Bootstrap.GetChunk(c).CompressedSize;
+            return new ActiveMount(request, image, store, source, provider, fs, session, imageBytes);
+        }
+        catch
+        {
+            image?.Dispose();
+            store.Dispose();
+            throw;
+        }
+    }
+
+    public async Task<bool> UnmountAsync(string mountPoint, bool forget, CancellationToken cancellationToken)
+    {
+        mountPoint = Path.GetFullPath(mountPoint);
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_mounts.Remove(mountPoint, out var mount))
+                return false;
+            Close(mount);
+            if (forget)
+                SaveState();
+            _log.LogInformation("unmounted {MountPoint}", mountPoint);
+            return true;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private static void Close(ActiveMount mount)
+    {
+        mount.Session.Unmount();
+        mount.Session.Stopped.Wait(TimeSpan.FromSeconds(5));
+        mount.Session.Dispose();
+        mount.Image.Dispose();
+        mount.Store.Dispose();
+    }
+
+    public IReadOnlyList<MountInfo> List()
+    {
+        _lock.Wait();
+        try
+        {
+            return _mounts.Values.Select(Describe).ToList();
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private MountInfo Describe(ActiveMount m) => new(
+        m.Request.MountPoint, m.Request.Reference, m.Image.Image.Raw.Digest, m.ImageBytes, m.FileSystem.BytesRead,
+        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures);
+
+    /// <summary>Mounts again what the state file lists, first clearing stale mounts a killed daemon left.</summary>
+    public async Task RestoreAsync(CancellationToken cancellationToken)
+    {
+        if (!File.Exists(_options.StatePath))
+            return;
+        var requests = JsonSerializer.Deserialize<List<MountRequest>>(await File.ReadAllBytesAsync(_options.StatePath, cancellationToken).ConfigureAwait(false)) ?? [];
+        foreach (var request in requests)
+        {
+            if (MountTable.IsMountPoint(request.MountPoint))
+            {
+                _log.LogWarning("clearing a stale mount at {MountPoint} left by an earlier daemon", request.MountPoint);
+                FuseNative.Umount2(request.MountPoint, FuseNative.MntDetach);
+            }
+            try
+            {
+                await MountAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is P2PDistException or OciException or IOException)
+            {
+                _log.LogError("could not remount {Reference} at {MountPoint}: {Reason}", request.Reference, request.MountPoint, e.Message);
+            }
+        }
+    }
+
+    private void SaveState()
+    {
+        string temporary = _options.StatePath + ".partial";
+        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(_mounts.Values.Select(m => m.Request).ToList()));
+        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite); // may hold registry credentials
+        File.Move(temporary, _options.StatePath, overwrite: true);
+    }
+
+    /// <summary>Unmounts everything but keeps the state file, so the next start mounts the same images again.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        foreach (var mount in _mounts.Values)
+            Close(mount);
+        _mounts.Clear();
+        _lock.Release();
+    }
+}

@@ -1,0 +1,28 @@
+namespace P2PDist.Peer.Daemon;
+
+/// <summary>A mount request, as sent by `p2pdist mount` to the daemon's local API (and kept to remount after a restart).</summary>
+public sealed record MountRequest
+{
+    public required string Reference { get; init; }
+    public required string MountPoint { get; init; }
+    public bool PlainHttp { get; init; }
+    public string? Username { get; init; }
+    public string? Password { get; init; }
+    public string? CaCertificateFile { get; init; }
+    public string Platform { get; init; } = "linux/amd64";
+}
+
+/// <summary>One mount as `p2pdist mounts` shows it.</summary>
+public sealed record MountInfo(
+    string MountPoint,
+    string Reference,
+    string ManifestDigest,
+    long ImageBytes,
+    long BytesRead,
+    long BytesFetched,
+    long CacheHits,
+    long CacheMisses,
+    long ReadErrors,
+    long DigestFailures);
+
+public sealed record ApiError(string Error);

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using P2PDist.Rafs;
+
+namespace P2PDist.Peer.Daemon;
+
+/// <summary>
+/// The peer's settings. Precedence: defaults, then <c>--config FILE</c> (JSON), then P2PDIST_-prefixed
+/// environment variables, then flags. Everything the daemon keeps lives under <see cref="DataDir"/>.
+/// </summary>
+public sealed record PeerOptions
+{
+    public string DataDir { get; init; } = "/var/lib/p2pdist/peer";
+
+    /// <summary>How long one read may wait for its chunks, across retries, before it fails with EIO.</summary>
+    public double ReadTimeoutSeconds { get; init; } = 30;
+
+    /// <summary>FUSE worker threads per mount (each with its own cloned /dev/fuse fd).</summary>
+    public int FuseWorkers { get; init; } = 4;
+
+    public string SocketPath => Path.Combine(DataDir, "peer.sock");
+    public string CacheDir => Path.Combine(DataDir, "cache");
+    public string ImagesDir => Path.Combine(DataDir, "images");
+    public string StatePath => Path.Combine(DataDir, "mounts.json");
+
+    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag)
+    {
+        var options = new PeerOptions();
+        if (configFile is not null)
+        {
+            if (!File.Exists(configFile))
+                throw new P2PDistException($"--config: {configFile} does not exist");
+            try
+            {
+                options = JsonSerializer.Deserialize<PeerOptions>(File.ReadAllText(configFile), new JsonSerializerOptions { PropertyNameCaseInsensitive = true }) ?? options;
+            }
+            catch (JsonException e)
+            {
+                throw new P2PDistException($"--config {configFile}: {e.Message}");
+            }
+        }
+        if (environment.TryGetValue("P2PDIST_DATA_DIR", out var dataDir) && !string.IsNullOrEmpty(dataDir))
+            options = options with { DataDir = dataDir };
+        if (environment.TryGetValue("P2PDIST_READ_TIMEOUT_SECONDS", out var timeout) && double.TryParse(timeout, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+            options = options with { ReadTimeoutSeconds = seconds };
+        if (dataDirFlag is not null)
+            options = options with { DataDir = dataDirFlag };
+        if (readTimeoutFlag is { } flagSeconds)
+            options = options with { ReadTimeoutSeconds = flagSeconds };
+        options = options with { DataDir = Path.GetFullPath(options.DataDir) };
+        options.Validate();
+        return options;
+    }
+
+    public void Validate()
+    {
+        if (ReadTimeoutSeconds is <= 0 or > 3600)
+            throw new P2PDistException($"read timeout {ReadTimeoutSeconds} s must be between 0 and 3600");
+        if (FuseWorkers is < 1 or > 64)
+            throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
+    }
+}

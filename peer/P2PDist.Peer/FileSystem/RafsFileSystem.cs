@@ -1,0 +1,198 @@
+using System.Text;
+using Microsoft.Extensions.Logging;
+using P2PDist.Oci;
+using P2PDist.Peer.Fetch;
+using P2PDist.Peer.Fuse;
+using P2PDist.Rafs;
+
+namespace P2PDist.Peer.FileSystem;
+
+/// <summary>
+/// File-system semantics over one bootstrap: inode numbers are FUSE node ids, attributes come straight from
+/// the inode records, and a read is cut into chunk slices that the <see cref="ChunkProvider"/> fills.
+/// A read waits at most <see cref="ReadTimeout"/>; past it, or on any fetch or verification failure, EIO.
+/// </summary>
+internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chunks, TimeSpan readTimeout, ILogger log) : IFuseFileSystem
+{
+    private long _bytesRead;
+    private long _readErrors;
+
+    public TimeSpan ReadTimeout { get; } = readTimeout;
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+    public long ReadErrors => Interlocked.Read(ref _readErrors);
+
+    private bool Exists(ulong node) => node >= 1 && node <= (ulong)bootstrap.InodeCount;
+
+    private FuseAttributes Attributes(uint ino)
+    {
+        var i = bootstrap.GetInode(ino);
+        uint rdev = (i.RdevMinor & 0xFF) | (i.RdevMajor << 8) | ((i.RdevMinor & ~0xFFu) << 12); // new_encode_dev
+        return new FuseAttributes(ino, i.Size, i.MtimeSeconds, i.MtimeNanoseconds, i.Mode, i.Nlink, i.Uid, i.Gid, rdev);
+    }
+
+    public int Lookup(ulong parent, ReadOnlySpan<byte> name, out FuseAttributes attributes)
+    {
+        attributes = default;
+        if (!Exists(parent))
+            return Errno.ENOENT;
+        if (!bootstrap.GetInode((uint)parent).IsDirectory)
+            return Errno.ENOTDIR;
+        uint ino = bootstrap.LookupChild((uint)parent, name);
+        if (ino == 0)
+            return Errno.ENOENT;
+        attributes = Attributes(ino);
+        return 0;
+    }
+
+    public int GetAttributes(ulong node, out FuseAttributes attributes)
+    {
+        attributes = default;
+        if (!Exists(node))
+            return Errno.ENOENT;
+        attributes = Attributes((uint)node);
+        return 0;
+    }
+
+    public int ReadLink(ulong node, FuseReply reply)
+    {
+        if (!Exists(node) || !bootstrap.GetInode((uint)node).IsSymlink)
+            return Errno.EINVAL;
+        reply.Bytes(Encoding.UTF8.GetBytes(bootstrap.SymlinkTarget((uint)node)));
+        return 0;
+    }
+
+    public int Open(ulong node, uint flags)
+    {
+        if (!Exists(node))
+            return Errno.ENOENT;
+        const uint accessMode = 3, truncate = 0x200;
+        return (flags & accessMode) != 0 || (flags & truncate) != 0 ? Errno.EROFS : 0;
+    }
+
+    public int Read(ulong node, ulong offset, Span<byte> destination, CancellationToken cancellationToken)
+    {
+        if (!Exists(node))
+            return -Errno.ENOENT;
+        var inode = bootstrap.GetInode((uint)node);
+        if (!inode.IsRegular)
+            return -Errno.EINVAL;
+        if (offset >= inode.Size)
+            return 0;
+        int length = (int)Math.Min((ulong)destination.Length, inode.Size - offset);
+        // The fetch is asynchronous; the worker thread waits for it within the read deadline.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(ReadTimeout);
+            ReadAsync((uint)node, offset, buffer.AsMemory(0, length), deadline.Token).AsTask().GetAwaiter().GetResult();
+            buffer.AsSpan(0, length).CopyTo(destination);
+            Interlocked.Add(ref _bytesRead, length);
+            return length;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw; // INTERRUPT: the session answers EINTR
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException or P2PDistException or OciException or IOException)
+        {
+            Interlocked.Increment(ref _readErrors);
+            log.LogError("read of inode {Ino} bytes {Offset}+{Length} failed: {Reason}", node, offset, length,
+                e is OperationCanceledException ? $"no data within the {ReadTimeout.TotalSeconds:0.#} s read deadline" : e.Message);
+            return -Errno.EIO;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async ValueTask ReadAsync(uint ino, ulong offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        int done = 0;
+        while (done < destination.Length)
+        {
+            ulong at = offset + (ulong)done;
+            long refIndex = bootstrap.FindChunkRef(ino, at);
+            if (refIndex < 0)
+                throw new P2PDistException($"inode {ino}: no chunk holds byte {at}");
+            var chunkRef = bootstrap.GetChunkRef((uint)refIndex);
+            var chunk = bootstrap.GetChunk(chunkRef.ChunkIndex);
+            int inChunk = (int)(at - chunkRef.FileOffset);
+            int take = Math.Min(destination.Length - done, (int)chunk.UncompressedSize - inChunk);
+            await chunks.CopyAsync(bootstrap.GetBlob(chunk.BlobIndex), chunk, inChunk, destination.Slice(done, take), cancellationToken).ConfigureAwait(false);
+            done += take;
+        }
+    }
+
+    public int ReadDirectory(ulong node, ulong index, DirectoryEntrySink emit)
+    {
+        if (!Exists(node))
+            return Errno.ENOENT;
+        var dir = bootstrap.GetInode((uint)node);
+        if (!dir.IsDirectory)
+            return Errno.ENOTDIR;
+        if (index == 0 && !emit(node, "."u8, Attributes((uint)node)))
+            return 0;
+        if (index <= 1 && !emit(dir.Parent, ".."u8, Attributes(dir.Parent)))
+            return 0;
+        ulong position = 2;
+        foreach (var (direntIndex, child) in bootstrap.ReadDirectory((uint)node))
+        {
+            if (position++ < index)
+                continue;
+            if (!emit(child, bootstrap.DirentName(direntIndex), Attributes(child)))
+                break;
+        }
+        return 0;
+    }
+
+    public int GetXattr(ulong node, ReadOnlySpan<byte> name, out byte[] value)
+    {
+        value = [];
+        if (!Exists(node))
+            return Errno.ENOENT;
+        string wanted = Encoding.UTF8.GetString(name);
+        foreach (var xattr in bootstrap.Xattrs((uint)node))
+        {
+            if (xattr.Name == wanted)
+            {
+                value = xattr.Value;
+                return 0;
+            }
+        }
+        return Errno.ENODATA;
+    }
+
+    public int ListXattrs(ulong node, out byte[] names)
+    {
+        names = [];
+        if (!Exists(node))
+            return Errno.ENOENT;
+        var list = new MemoryStream();
+        foreach (var xattr in bootstrap.Xattrs((uint)node))
+        {
+            list.Write(Encoding.UTF8.GetBytes(xattr.Name));
+            list.WriteByte(0);
+        }
+        names = list.ToArray();
+        return 0;
+    }
+
+    private ulong? _blocks;
+
+    public (ulong Blocks, ulong Files) StatFs()
+    {
+        // Summed once: the image never changes, and statfs is called often (df, container runtimes).
+        _blocks ??= SumChunkBlocks();
+        return (_blocks.Value, (ulong)bootstrap.InodeCount);
+    }
+
+    private ulong SumChunkBlocks()
+    {
+        ulong bytes = 0;
+        for (uint c = 0; c < bootstrap.ChunkCount; c++)
+            bytes += bootstrap.GetChunk(c).UncompressedSize;
+        return (bytes + 4095) / 4096;
+    }
+}

@@ -1,0 +1,262 @@
+using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
+
+namespace P2PDist.Peer.Fuse;
+
+// Request dispatch: one method per opcode family, each decoding its *_in struct from the request body and
+// writing its *_out struct into the reply. Struct layouts follow include/uapi/linux/fuse.h.
+internal sealed partial class FuseSession
+{
+    /// <summary>Handles one request; returns false when the session must end (DESTROY).</summary>
+    private bool Handle(int fd, ReadOnlySpan<byte> request, FuseReply reply)
+    {
+        var opcode = (FuseOpcode)U32(request, 4);
+        ulong unique = U64(request, 8);
+        ulong node = U64(request, 16);
+        var body = request[FuseProtocol.InHeaderSize..];
+        reply.Reset();
+        int errno;
+        try
+        {
+            switch (opcode)
+            {
+                case FuseOpcode.Forget or FuseOpcode.BatchForget:
+                    return true; // node ids are stable inode numbers: nothing to forget, and no reply
+                case FuseOpcode.Interrupt:
+                    if (_inFlight.TryGetValue(U64(body, 0), out var cancel))
+                        cancel.Cancel();
+                    return true;
+                case FuseOpcode.Destroy:
+                    Send(fd, reply, 0, unique);
+                    return false;
+                default:
+                    errno = Dispatch(opcode, unique, node, body, reply);
+                    break;
+            }
+        }
+        catch (Exception e)
+        {
+            // The one place file-system failures become errno: anything unexpected is EIO, logged with the op.
+            _log.LogError(e, "FUSE {Opcode} on node {Node} of {MountPoint} failed", opcode, node, MountPoint);
+            errno = Errno.EIO;
+        }
+        Send(fd, reply, errno, unique);
+        return true;
+    }
+
+    private int Dispatch(FuseOpcode opcode, ulong unique, ulong node, ReadOnlySpan<byte> body, FuseReply reply)
+    {
+        switch (opcode)
+        {
+            case FuseOpcode.Init:
+                return Init(body, reply);
+            case FuseOpcode.Lookup:
+            {
+                int errno = _fs.Lookup(node, CName(body), out var attributes);
+                if (errno == Errno.ENOENT)
+                {
+                    WriteEntry(reply, default, negative: true); // cache the miss too: the image never changes
+                    return 0;
+                }
+                if (errno == 0)
+                    WriteEntry(reply, attributes, negative: false);
+                return errno;
+            }
+            case FuseOpcode.Getattr:
+            {
+                int errno = _fs.GetAttributes(node, out var attributes);
+                if (errno == 0)
+                {
+                    reply.U64(FuseProtocol.CacheSeconds);
+                    reply.U32(0);
+                    reply.U32(0);
+                    WriteAttributes(reply, attributes);
+                }
+                return errno;
+            }
+            case FuseOpcode.Readlink:
+                return _fs.ReadLink(node, reply);
+            case FuseOpcode.Open:
+            {
+                int errno = _fs.Open(node, U32(body, 0));
+                if (errno == 0)
+                    WriteOpen(reply, FuseProtocol.FopenKeepCache);
+                return errno;
+            }
+            case FuseOpcode.Opendir:
+                WriteOpen(reply, FuseProtocol.FopenKeepCache | FuseProtocol.FopenCacheDir);
+                return 0;
+            case FuseOpcode.Read:
+                return Read(unique, node, body, reply);
+            case FuseOpcode.Readdir or FuseOpcode.Readdirplus:
+                return ReadDirectory(node, body, reply, plus: opcode == FuseOpcode.Readdirplus);
+            case FuseOpcode.Release or FuseOpcode.Releasedir or FuseOpcode.Flush or FuseOpcode.Access:
+                return 0;
+            case FuseOpcode.Statfs:
+            {
+                var (blocks, files) = _fs.StatFs();
+                reply.U64(blocks);
+                reply.U64(0);
+                reply.U64(0);
+                reply.U64(files);
+                reply.U64(0);
+                reply.U32(4096);
+                reply.U32(255);
+                reply.U32(4096);
+                reply.Zeros(4 + 24);
+                return 0;
+            }
+            case FuseOpcode.Getxattr:
+            {
+                uint size = U32(body, 0);
+                int errno = _fs.GetXattr(node, CName(body[8..]), out var value);
+                return errno != 0 ? errno : SizedReply(reply, value, size);
+            }
+            case FuseOpcode.Listxattr:
+            {
+                uint size = U32(body, 0);
+                int errno = _fs.ListXattrs(node, out var names);
+                return errno != 0 ? errno : SizedReply(reply, names, size);
+            }
+            case FuseOpcode.Setattr or FuseOpcode.Symlink or FuseOpcode.Mknod or FuseOpcode.Mkdir or FuseOpcode.Unlink
+                or FuseOpcode.Rmdir or FuseOpcode.Rename or FuseOpcode.Link or FuseOpcode.Write or FuseOpcode.Setxattr
+                or FuseOpcode.Removexattr or FuseOpcode.Create or FuseOpcode.Fallocate or FuseOpcode.Rename2
+                or FuseOpcode.CopyFileRange or FuseOpcode.Tmpfile:
+                return Errno.EROFS;
+            default:
+                return Errno.ENOSYS;
+        }
+    }
+
+    private int Init(ReadOnlySpan<byte> body, FuseReply reply)
+    {
+        uint major = U32(body, 0), minor = U32(body, 4), maxReadahead = U32(body, 8), offered = U32(body, 12);
+        if (major != FuseProtocol.KernelMajor)
+        {
+            _log.LogError("kernel speaks FUSE {Major}.{Minor}; this daemon speaks 7.x", major, minor);
+            return Errno.EINVAL;
+        }
+        uint wanted = FuseProtocol.AsyncRead | FuseProtocol.DoReaddirplus | FuseProtocol.ReaddirplusAuto
+            | FuseProtocol.ParallelDirops | FuseProtocol.MaxPages | FuseProtocol.CacheSymlinks;
+        reply.U32(FuseProtocol.KernelMajor);
+        reply.U32(Math.Min(minor, FuseProtocol.OurMinor));
+        reply.U32(maxReadahead);
+        reply.U32(offered & wanted);
+        reply.U16(64);          // max_background
+        reply.U16(48);          // congestion_threshold
+        reply.U32(128 << 10);   // max_write (nothing is written; the kernel still wants a value)
+        reply.U32(1);           // time_gran: nanoseconds
+        reply.U16(FuseProtocol.MaxPagesValue);
+        reply.U16(0);           // map_alignment
+        reply.U32(0);           // flags2
+        reply.Zeros(28);        // unused[7]
+        return 0;
+    }
+
+    private int Read(ulong unique, ulong node, ReadOnlySpan<byte> body, FuseReply reply)
+    {
+        ulong offset = U64(body, 8);
+        int size = (int)Math.Min(U32(body, 16), (uint)FuseProtocol.MaxReadBytes);
+        using var cancel = new CancellationTokenSource();
+        _inFlight[unique] = cancel;
+        try
+        {
+            int n = _fs.Read(node, offset, reply.Reserve(size), cancel.Token);
+            if (n < 0)
+                return -n;
+            reply.Advance(n);
+            return 0;
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return Errno.EINTR;
+        }
+        finally
+        {
+            _inFlight.TryRemove(unique, out _);
+        }
+    }
+
+    private int ReadDirectory(ulong node, ReadOnlySpan<byte> body, FuseReply reply, bool plus)
+    {
+        ulong offset = U64(body, 8);
+        int size = (int)Math.Min(U32(body, 16), (uint)reply.Capacity);
+        int limit = reply.Length + size;
+        ulong next = offset;
+        return _fs.ReadDirectory(node, offset, (ulong ino, ReadOnlySpan<byte> name, in FuseAttributes attributes) =>
+        {
+            int record = FuseProtocol.DirentHeaderSize + ((name.Length + 7) & ~7);
+            if (plus)
+                record += FuseProtocol.EntryOutSize;
+            if (reply.Length + record > limit)
+                return false;
+            next++;
+            if (plus)
+            {
+                bool dot = name.SequenceEqual("."u8) || name.SequenceEqual(".."u8);
+                // The kernel does not take a lookup reference for "." and ".."; it ignores their entry.
+                WriteEntry(reply, attributes, negative: dot);
+            }
+            reply.U64(ino);
+            reply.U64(next);
+            reply.U32((uint)name.Length);
+            reply.U32((attributes.Mode >> 12) & 0xF);
+            reply.Bytes(name);
+            reply.Zeros(((name.Length + 7) & ~7) - name.Length);
+            return true;
+        });
+    }
+
+    private static int SizedReply(FuseReply reply, byte[] value, uint size)
+    {
+        if (size == 0)
+        {
+            reply.U32((uint)value.Length); // struct fuse_getxattr_out: the size the caller needs
+            reply.U32(0);
+            return 0;
+        }
+        if (value.Length > size)
+            return Errno.ERANGE;
+        reply.Bytes(value);
+        return 0;
+    }
+
+    private static void WriteOpen(FuseReply reply, uint flags)
+    {
+        reply.U64(0);
+        reply.U32(flags);
+        reply.U32(0);
+    }
+
+    private static void WriteEntry(FuseReply reply, in FuseAttributes attributes, bool negative)
+    {
+        reply.U64(negative ? 0 : attributes.Ino);
+        reply.U64(0); // generation: inode numbers are never reused within an image
+        reply.U64(FuseProtocol.CacheSeconds);
+        reply.U64(FuseProtocol.CacheSeconds);
+        reply.U32(0);
+        reply.U32(0);
+        WriteAttributes(reply, attributes);
+    }
+
+    private static void WriteAttributes(FuseReply reply, in FuseAttributes a)
+    {
+        reply.U64(a.Ino);
+        reply.U64(a.Size);
+        reply.U64((a.Size + 511) / 512);
+        ulong seconds = (ulong)a.MtimeSeconds;
+        reply.U64(seconds); // atime, mtime, ctime: the image's mtime (it has no other times)
+        reply.U64(seconds);
+        reply.U64(seconds);
+        reply.U32(a.MtimeNanoseconds);
+        reply.U32(a.MtimeNanoseconds);
+        reply.U32(a.MtimeNanoseconds);
+        reply.U32(a.Mode);
+        reply.U32(a.Nlink);
+        reply.U32(a.Uid);
+        reply.U32(a.Gid);
+        reply.U32(a.Rdev);
+        reply.U32(4096);
+        reply.U32(0);
+    }
+}

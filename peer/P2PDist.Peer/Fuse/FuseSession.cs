@@ -1,0 +1,144 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+
+namespace P2PDist.Peer.Fuse;
+
+/// <summary>
+/// One FUSE mount: opens /dev/fuse, mounts it read-only at the mount point, and serves requests on several
+/// dedicated worker threads, each with its own cloned device fd (FUSE_DEV_IOC_CLONE) and its own buffers.
+/// Exceptions from the file system become EIO here and nowhere else. Unmounting (or ENODEV) ends the workers.
+/// </summary>
+internal sealed unsafe partial class FuseSession : IDisposable
+{
+    private readonly IFuseFileSystem _fs;
+    private readonly ILogger _log;
+    private readonly List<int> _fds = [];
+    private readonly List<Thread> _workers = [];
+    private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _inFlight = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _running;
+
+    private FuseSession(string mountPoint, IFuseFileSystem fs, ILogger log)
+    {
+        MountPoint = mountPoint;
+        _fs = fs;
+        _log = log;
+    }
+
+    public string MountPoint { get; }
+
+    /// <summary>Completes when the kernel ends the session (unmount).</summary>
+    public Task Stopped => _stopped.Task;
+
+    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, ILogger log)
+    {
+        if (!Directory.Exists(mountPoint))
+            throw new IOException($"mount point {mountPoint} does not exist");
+        var session = new FuseSession(mountPoint, fs, log);
+        int fd = FuseNative.Open("/dev/fuse", FuseNative.ORdwr | FuseNative.OCloexec);
+        if (fd < 0)
+            throw new IOException($"cannot open /dev/fuse: {FuseNative.ErrorText(FuseNative.LastError)} (the peer must run as root with /dev/fuse present)");
+        session._fds.Add(fd);
+        // Neither nosuid nor nodev: a container root file system needs its setuid binaries and device nodes,
+        // exactly as an overlayfs root would have them; the runtime mounts its own /dev over the image's.
+        string options = $"fd={fd},rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other";
+        if (FuseNative.Mount("p2pdist", mountPoint, "fuse.p2pdist", FuseNative.MsRdonly, options) != 0)
+        {
+            int errno = FuseNative.LastError;
+            FuseNative.Close(fd);
+            throw new IOException($"mount of {mountPoint} failed: {FuseNative.ErrorText(errno)}");
+        }
+        for (int i = 1; i < workers; i++)
+        {
+            int clone = FuseNative.Open("/dev/fuse", FuseNative.ORdwr | FuseNative.OCloexec);
+            int source = fd;
+            if (clone < 0 || FuseNative.Ioctl(clone, FuseNative.FuseDevIocClone, ref source) != 0)
+            {
+                if (clone >= 0)
+                    FuseNative.Close(clone);
+                break; // fewer workers still work
+            }
+            session._fds.Add(clone);
+        }
+        session._running = session._fds.Count;
+        foreach (int workerFd in session._fds)
+        {
+            var thread = new Thread(() => session.Serve(workerFd)) { IsBackground = true, Name = $"fuse {mountPoint}" };
+            session._workers.Add(thread);
+            thread.Start();
+        }
+        return session;
+    }
+
+    private void Serve(int fd)
+    {
+        var request = new byte[FuseProtocol.InHeaderSize + 8192 + (128 << 10)];
+        var reply = new FuseReply();
+        try
+        {
+            while (true)
+            {
+                nint n;
+                fixed (byte* p = request)
+                    n = FuseNative.Read(fd, p, request.Length);
+                if (n < 0)
+                {
+                    int errno = FuseNative.LastError;
+                    if (errno is Errno.ENOENT or Errno.EINTR or Errno.EAGAIN)
+                        continue;
+                    if (errno != Errno.ENODEV)
+                        _log.LogWarning("FUSE read on {MountPoint} failed: {Error}", MountPoint, FuseNative.ErrorText(errno));
+                    return;
+                }
+                if (n < FuseProtocol.InHeaderSize)
+                    continue;
+                if (!Handle(fd, request.AsSpan(0, (int)n), reply))
+                    return;
+            }
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _running) == 0)
+                _stopped.TrySetResult();
+        }
+    }
+
+    private void Send(int fd, FuseReply reply, int errno, ulong unique)
+    {
+        reply.Seal(errno, unique);
+        nint written;
+        fixed (byte* p = reply.Buffer)
+            written = FuseNative.Write(fd, p, reply.Length);
+        // ENOENT: the request was interrupted and is gone; nothing to do.
+        if (written < 0 && FuseNative.LastError is not (Errno.ENOENT or Errno.ENODEV))
+            _log.LogWarning("FUSE reply on {MountPoint} failed: {Error}", MountPoint, FuseNative.ErrorText(FuseNative.LastError));
+    }
+
+    /// <summary>Unmounts lazily (MNT_DETACH) so busy users do not block the daemon; the workers then see ENODEV.</summary>
+    public void Unmount()
+    {
+        if (FuseNative.Umount2(MountPoint, FuseNative.MntDetach) != 0 && FuseNative.LastError != Errno.EINVAL)
+            _log.LogWarning("unmount of {MountPoint} failed: {Error}", MountPoint, FuseNative.ErrorText(FuseNative.LastError));
+    }
+
+    public void Dispose()
+    {
+        Unmount();
+        foreach (var worker in _workers)
+            worker.Join(TimeSpan.FromSeconds(5));
+        foreach (int fd in _fds)
+            FuseNative.Close(fd);
+        _fds.Clear();
+    }
+
+    private static ulong U64(ReadOnlySpan<byte> s, int at) => BinaryPrimitives.ReadUInt64LittleEndian(s[at..]);
+    private static uint U32(ReadOnlySpan<byte> s, int at) => BinaryPrimitives.ReadUInt32LittleEndian(s[at..]);
+
+    /// <summary>The NUL-terminated name at the start of <paramref name="body"/>.</summary>
+    private static ReadOnlySpan<byte> CName(ReadOnlySpan<byte> body)
+    {
+        int end = body.IndexOf((byte)0);
+        return end < 0 ? body : body[..end];
+    }
+}

@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using P2PDist.Peer.Daemon;
+
+namespace P2PDist.Cli;
+
+/// <summary>`p2pdist peer`, `mount`, `umount`, `mounts`: the node daemon and the commands that talk to it.</summary>
+internal static class PeerCommands
+{
+    private sealed class DaemonFlags
+    {
+        public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Where the peer keeps its cache, state and socket (default /var/lib/p2pdist/peer; env P2PDIST_DATA_DIR)" };
+        public Option<string?> Config { get; } = new("--config") { Description = "JSON settings file (dataDir, readTimeoutSeconds, fuseWorkers)" };
+
+        public void AddTo(Command command)
+        {
+            command.Options.Add(DataDir);
+            command.Options.Add(Config);
+        }
+
+        public PeerOptions Read(ParseResult parse, double? readTimeout = null) =>
+            PeerOptions.Load(parse.GetValue(Config), Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout);
+    }
+
+    public static IEnumerable<Command> Create() => [Peer(), Mount(), Umount(), Mounts()];
+
+    private static Command Peer()
+    {
+        var flags = new DaemonFlags();
+        var readTimeout = new Option<double?>("--read-timeout") { Description = "Seconds a read may wait for its chunks before failing with EIO (default 30; env P2PDIST_READ_TIMEOUT_SECONDS)" };
+        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout };
+        flags.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = flags.Read(parse, parse.GetValue(readTimeout));
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            });
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            });
+            return await PeerDaemon.RunAsync(options, stop.Token);
+        });
+        return command;
+    }
+
+    private static Command Mount()
+    {
+        var flags = new DaemonFlags();
+        var registry = new RegistryFlags();
+        var image = new Argument<string>("REF") { Description = "Rafs image: host[:port]/repo[:tag|@sha256:...]" };
+        var directory = new Argument<string>("DIR") { Description = "Existing, empty directory to mount the image at (read-only)" };
+        var platform = new Option<string>("--platform") { Description = "Platform to pick from an image index", DefaultValueFactory = _ => "linux/amd64" };
+        var command = new Command("mount", "Mount a Rafs image lazily through the peer daemon") { image, directory, platform };
+        flags.AddTo(command);
+        registry.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = flags.Read(parse);
+            var registryOptions = registry.Read(parse);
+            using var client = new PeerApiClient(options.SocketPath, TimeSpan.FromMinutes(5));
+            var info = await client.MountAsync(new MountRequest
+            {
+                Reference = parse.GetValue(image)!,
+                MountPoint = Path.GetFullPath(parse.GetValue(directory)!),
+                PlainHttp = registryOptions.PlainHttp,
+                Username = registryOptions.Username,
+                Password = registryOptions.Password,
+                CaCertificateFile = registryOptions.CaCertificateFile is { } ca ? Path.GetFullPath(ca) : null,
+                Platform = parse.GetValue(platform)!,
+            }, cancellationToken);
+            Console.WriteLine($"mounted {info.Reference} ({info.ManifestDigest}) at {info.MountPoint}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Umount()
+    {
+        var flags = new DaemonFlags();
+        var directory = new Argument<string>("DIR") { Description = "The mount point" };
+        var command = new Command("umount", "Unmount a Rafs image mounted by the peer daemon") { directory };
+        flags.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var client = new PeerApiClient(flags.Read(parse).SocketPath, TimeSpan.FromSeconds(30));
+            await client.UnmountAsync(parse.GetValue(directory)!, cancellationToken);
+            Console.WriteLine($"unmounted {Path.GetFullPath(parse.GetValue(directory)!)}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Mounts()
+    {
+        var flags = new DaemonFlags();
+        var command = new Command("mounts", "List the peer daemon's mounts with bytes read, bytes fetched and cache hit ratio");
+        flags.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var client = new PeerApiClient(flags.Read(parse).SocketPath, TimeSpan.FromSeconds(30));
+            var mounts = await client.ListAsync(cancellationToken);
+            Console.WriteLine($"{"MOUNTPOINT",-40} {"IMAGE",-40} {"READ",14} {"FETCHED",14} {"IMAGE SIZE",14} {"HIT RATIO",9} {"ERRORS",6}");
+            foreach (var m in mounts)
+            {
+                double ratio = m.CacheHits + m.CacheMisses == 0 ? 0 : (double)m.CacheHits / (m.CacheHits + m.CacheMisses);
+                Console.WriteLine($"{m.MountPoint,-40} {m.Reference,-40} {m.BytesRead,14:N0} {m.BytesFetched,14:N0} {m.ImageBytes,14:N0} {ratio,9:P1} {m.ReadErrors + m.DigestFailures,6}");
+            }
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+
+namespace P2PDist.Tests.Fixtures;
+
+/// <summary>A real `p2pdist peer` daemon process with its own data directory, stopped with SIGTERM (or killed) by the test.</summary>
+public sealed class PeerProcess : IAsyncDisposable
+{
+    private Process _process;
+    private readonly List<string> _mountPoints = [];
+
+    private PeerProcess(Process process, string dataDir, string logPath)
+    {
+        _process = process;
+        DataDir = dataDir;
+        LogPath = logPath;
+    }
+
+    public string DataDir { get; }
+    public string LogPath { get; }
+    public int Pid => _process.Id;
+
+    public static async Task<PeerProcess> StartAsync(string? dataDir = null, params string[] extraArgs)
+    {
+        dataDir ??= Path.Combine(TestPaths.NewDirectory("peer"), "data");
+        string logPath = Path.Combine(Path.GetDirectoryName(dataDir)!, $"peer-{Guid.NewGuid():N}.log");
+        var peer = new PeerProcess(Launch(dataDir, logPath, extraArgs), dataDir, logPath);
+        await peer.WaitForSocketAsync();
+        return peer;
+    }
+
+    private static Process Launch(string dataDir, string logPath, string[] extraArgs)
+    {
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "p2pdist.dll"), "peer", "--data-dir", dataDir }.Concat(extraArgs))
+            info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private async Task WaitForSocketAsync()
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"peer exited with {_process.ExitCode}: {await File.ReadAllTextAsync(LogPath)}");
+            if (await P2PDist.Peer.Daemon.PeerApiClient.IsAliveAsync(Path.Combine(DataDir, "peer.sock")))
+                return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"peer did not answer within 30 s: {await File.ReadAllTextAsync(LogPath)}");
+    }
+
+    public async Task<string> MountAsync(string reference, params string[] extra)
+    {
+        string mountPoint = TestPaths.NewDirectory("mnt");
+        var result = await P2PDistCli.RunAsync(["mount", reference, mountPoint, "--data-dir", DataDir, "--plain-http", .. extra]);
+        Assert.True(result.ExitCode == 0, $"mount failed: {result.Output}\npeer log:\n{await File.ReadAllTextAsync(LogPath)}");
+        _mountPoints.Add(mountPoint);
+        return mountPoint;
+    }
+
+    public Task<ProcessRunner.Result> CliAsync(params string[] args) => P2PDistCli.RunAsync([.. args, "--data-dir", DataDir]);
+
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(10_000);
+    }
+
+    public async Task RestartAsync()
+    {
+        _process = Launch(DataDir, LogPath, []);
+        await WaitForSocketAsync();
+    }
+
+    public async Task StopAsync()
+    {
+        if (_process.HasExited)
+            return;
+        await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        catch (TimeoutException)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        foreach (var mountPoint in _mountPoints)
+            await ProcessRunner.RunAsync("umount", ["-l", mountPoint]); // only matters if the daemon died
+        _process.Dispose();
+    }
+}

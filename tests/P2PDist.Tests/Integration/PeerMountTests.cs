@@ -1,0 +1,120 @@
+using System.Text.RegularExpressions;
+using P2PDist.Tests.Fixtures;
+
+namespace P2PDist.Tests.Integration;
+
+/// <summary>A real peer daemon mounting converted images from a real registry through /dev/fuse.</summary>
+[Collection(RegistryCollection.Name)]
+public sealed class PeerMountTests(RegistryFixture registry)
+{
+    private async Task<string> ConvertAsync(TestImage image, string repository)
+    {
+        string source = await image.PushAsync(registry.Host, repository, "v1");
+        string target = $"{registry.Host}/{repository}:rafs";
+        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http");
+        return target;
+    }
+
+    [Fact]
+    public async Task RichImage_MountedTree_EqualsSourceUnpack()
+    {
+        var image = SampleImages.Rich();
+        string target = await ConvertAsync(image, "mount-rich");
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        var expected = await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync());
+        TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(mountPoint));
+
+        var list = await peer.CliAsync("mounts");
+        Assert.Contains(mountPoint, list.Stdout);
+        var statfs = await ProcessRunner.RunCheckedAsync("stat", "-f", "-c", "%T %b %c", mountPoint);
+        Assert.Matches(@"^fuse\S* [1-9][0-9]* [1-9]", statfs.Stdout); // type, blocks, inodes from STATFS
+        var write = await ProcessRunner.RunAsync("touch", [Path.Combine(mountPoint, "new-file")]);
+        Assert.NotEqual(0, write.ExitCode);
+        Assert.Contains("Read-only file system", write.Stderr);
+
+        await peer.CliAsync("umount", mountPoint);
+        Assert.Empty(Directory.GetFileSystemEntries(mountPoint));
+    }
+
+    [Fact]
+    public async Task DebianImage_ChrootRunsProgramsFromTheMount()
+    {
+        string tarball = Environment.GetEnvironmentVariable("P2PDIST_DEBIAN_ROOTFS") ?? "";
+        Assert.True(File.Exists(tarball), "P2PDIST_DEBIAN_ROOTFS must name the Debian minbase tarball (tests/run-all.sh sets it)");
+        string target = await ConvertAsync(new TestImage().RawLayer(await File.ReadAllBytesAsync(tarball)), "mount-debian");
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        var run = await ProcessRunner.RunAsync("chroot", [mountPoint, "/usr/bin/perl", "-e", "print 6*7, qq(\\n); open(my $f, '<', '/etc/debian_version') or die; print <$f>"], TimeSpan.FromMinutes(2));
+        Assert.True(run.ExitCode == 0, run.Output);
+        Assert.StartsWith("42\n12.", run.Stdout);
+        // perl's shared libraries (libperl, libc) came from the mount: nothing else is in the chroot.
+        var mounts = await peer.CliAsync("mounts");
+        Assert.Matches(new Regex(@"mount-debian:rafs\s+[1-9][0-9,]{6,}\s"), mounts.Stdout); // megabytes read through FUSE
+    }
+
+    [Fact]
+    public async Task ReadingOneSmallFile_FetchesOnlyItsChunks()
+    {
+        var image = new TestImage().Layer(w =>
+        {
+            w.File("big/blob.bin", SampleImages.Bytes(48 << 20, 31));
+            w.File("etc/small.conf", SampleImages.Text(3000, 32));
+        });
+        string target = await ConvertAsync(image, "mount-lazy");
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        long before = RegistryBlobBytes("mount-lazy");
+        Assert.Equal(SampleImages.Text(3000, 32), await File.ReadAllBytesAsync(Path.Combine(mountPoint, "etc/small.conf")));
+        long served = RegistryBlobBytes("mount-lazy") - before;
+        Assert.True(served is > 0 and < 64 * 1024, $"reading a 3,000-byte file made the registry serve {served:N0} bytes of blobs (image: 48 MiB)");
+
+        var mounts = await peer.CliAsync("mounts");
+        Assert.Matches(new Regex(@"mount-lazy:rafs\s+3,000\s"), mounts.Stdout);
+    }
+
+    /// <summary>Bytes the registry wrote for blob GETs of a repository, from its access log.</summary>
+    private long RegistryBlobBytes(string repository)
+    {
+        long total = 0;
+        foreach (var line in File.ReadLines(registry.Server.LogPath))
+        {
+            if (!line.Contains($"\"GET /v2/{repository}/blobs/", StringComparison.Ordinal))
+                continue;
+            var match = Regex.Match(line, @"http\.response\.written=(\d+)");
+            if (match.Success)
+                total += long.Parse(match.Groups[1].Value);
+            else if (Regex.Match(line, @"\"" (?:200|206) (\d+) ") is { Success: true } access)
+                total += long.Parse(access.Groups[1].Value);
+        }
+        return total;
+    }
+
+    [Fact]
+    public async Task BadMounts_FailClearlyAndLeaveNoMount()
+    {
+        string target = await ConvertAsync(new TestImage().Layer(w => w.File("f", "x"u8.ToArray())), "mount-bad");
+        string plain = await new TestImage().Layer(w => w.File("f", "x"u8.ToArray())).PushAsync(registry.Host, "mount-plain", "v1");
+        await using var peer = await PeerProcess.StartAsync();
+        string empty = TestPaths.NewDirectory("mnt");
+
+        var missing = await peer.CliAsync("mount", $"{registry.Host}/mount-bad:nope", empty, "--plain-http");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("not found", missing.Stderr);
+
+        var notRafs = await peer.CliAsync("mount", plain, empty, "--plain-http");
+        Assert.NotEqual(0, notRafs.ExitCode);
+        Assert.Contains("not a Rafs image", notRafs.Stderr);
+
+        var noDir = await peer.CliAsync("mount", target, Path.Combine(empty, "absent"), "--plain-http");
+        Assert.NotEqual(0, noDir.ExitCode);
+        Assert.Contains("does not exist", noDir.Stderr);
+
+        string mounted = await peer.MountAsync(target);
+        var busy = await peer.CliAsync("mount", target, mounted, "--plain-http");
+        Assert.NotEqual(0, busy.ExitCode);
+        Assert.Contains("already", busy.Stderr);
+
+        Assert.DoesNotContain(empty, await File.ReadAllTextAsync("/proc/self/mountinfo"));
+    }
+}
