@@ -19,7 +19,7 @@ public sealed class RegistryServer : IAsyncDisposable
 {
     public const string User = "tester";
     public const string Password = "s3cret-pass";
-    private readonly Process _process;
+    private Process _process;
     private readonly TokenIssuer? _issuer;
 
     private RegistryServer(Process process, string root, int port, TokenIssuer? issuer)
@@ -74,18 +74,37 @@ public sealed class RegistryServer : IAsyncDisposable
             """;
         string configPath = Path.Combine(root, "config.yml");
         await File.WriteAllTextAsync(configPath, config.Replace("\n" + new string(' ', 0), "\n"));
-        var info = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var server = new RegistryServer(Launch(root), root, port, issuer);
+        await server.WaitUntilListeningAsync();
+        return server;
+    }
+
+    private static Process Launch(string root)
+    {
+        var info = new ProcessStartInfo("/usr/bin/docker-registry") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add("serve");
-        info.ArgumentList.Add(configPath);
+        info.ArgumentList.Add(Path.Combine(root, "config.yml"));
         var process = Process.Start(info)!;
-        var log = new StreamWriter(Path.Combine(root, "registry.log")) { AutoFlush = true };
+        var log = new StreamWriter(Path.Combine(root, "registry.log"), append: true) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new RegistryServer(process, root, port, issuer);
-        await server.WaitUntilListeningAsync();
-        return server;
+        return process;
+    }
+
+    /// <summary>Stops the registry process (for outage tests); <see cref="StartAgainAsync"/> brings it back on the same port and storage.</summary>
+    public async Task StopAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    public async Task StartAgainAsync()
+    {
+        _process.Dispose();
+        _process = Launch(Root);
+        await WaitUntilListeningAsync();
     }
 
     private async Task WaitUntilListeningAsync()

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using P2PDist.Tests.Fixtures;
+
+namespace P2PDist.Tests.Integration;
+
+/// <summary>Faults under a mounted image: registry outage, a corrupt blob, the daemon killed with kill -9.</summary>
+public sealed class PeerFaultTests
+{
+    private static async Task<string> ConvertAsync(RegistryServer server, TestImage image, string repository)
+    {
+        string source = await image.PushAsync(server.Host, repository, "v1");
+        string target = $"{server.Host}/{repository}:rafs";
+        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http");
+        return target;
+    }
+
+    [Fact]
+    public async Task RegistryDown_ReadFailsWithEioWithinTheDeadline_ThenSucceedsWhenItReturns()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(3 << 20, 51);
+        string target = await ConvertAsync(server, new TestImage().Layer(w => w.File("data.bin", content)), "outage");
+        await using var peer = await PeerProcess.StartAsync(null, "--read-timeout", "4");
+        string mountPoint = await peer.MountAsync(target);
+        await server.StopAsync();
+
+        var clock = Stopwatch.StartNew();
+        var failed = await ProcessRunner.RunAsync("cat", [Path.Combine(mountPoint, "data.bin")], TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, failed.ExitCode);
+        Assert.Contains("Input/output error", failed.Stderr);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"the failing read took {clock.Elapsed}");
+
+        await server.StartAgainAsync();
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "data.bin")));
+    }
+
+    [Fact]
+    public async Task FlippedByteInBlob_GivesEioAndIsCounted_OtherFilesStillRead()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] bad = SampleImages.Bytes(2 << 20, 52), good = SampleImages.Bytes(100_000, 53);
+        string target = await ConvertAsync(server, new TestImage().Layer(w => { w.File("bad.bin", bad); w.File("good.bin", good); }), "flipped");
+        var inspect = await P2PDistCli.RunOkAsync("image", "inspect", target, "--plain-http");
+        string blob = inspect.Stdout.Split('\n').First(l => l.TrimStart().StartsWith("sha256:", StringComparison.Ordinal)).Trim().Split(' ')[0];
+        BadInputTests.FlipByte(server.BlobDataPath(blob), 10); // inside bad.bin's first chunk (random data is stored as is)
+
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        var read = await ProcessRunner.RunAsync("cat", [Path.Combine(mountPoint, "bad.bin")], TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, read.ExitCode);
+        Assert.Contains("Input/output error", read.Stderr);
+        Assert.Equal(good, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "good.bin")));
+        var mounts = await peer.CliAsync("mounts");
+        Assert.Matches(@"flipped:rafs\s.*\s[1-9][0-9]*\s*$", mounts.Stdout.Trim());
+        Assert.Contains("chunk digest mismatch", await File.ReadAllTextAsync(peer.LogPath));
+    }
+
+    [Fact]
+    public async Task DaemonKilled_RestartRemountsAndTheCacheServesWhatWasRead()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(5 << 20, 54);
+        string target = await ConvertAsync(server, new TestImage().Layer(w => w.File("data.bin", content)), "restart");
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "data.bin")));
+
+        peer.Kill();
+        var dead = await ProcessRunner.RunAsync("ls", [mountPoint]);
+        Assert.Contains("Transport endpoint is not connected", dead.Stderr);
+
+        await peer.RestartAsync();
+        var clock = Stopwatch.StartNew();
+        while (!(await peer.CliAsync("mounts")).Stdout.Contains(mountPoint, StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(200);
+        await server.StopAsync(); // the file's chunks must now come from the cache
+
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "data.bin")));
+    }
+}
