@@ -6,7 +6,7 @@ namespace P2PDist.Oci;
 /// Reads a blob and checks, when the end is reached, that it had the expected size and SHA-256 digest. A
 /// reader that consumes the stream to the end therefore never accepts a blob the manifest did not pin.
 /// </summary>
-public sealed class VerifyingStream : Stream
+public sealed class VerifyingStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -23,8 +23,6 @@ public sealed class VerifyingStream : Stream
         _expectedSize = expectedSize;
         _what = what;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -67,15 +65,7 @@ public sealed class VerifyingStream : Stream
             throw new OciException($"{_what}: digest mismatch: expected {_expectedDigest}, got {actual}");
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _read; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -4,7 +4,7 @@ namespace P2PDist.Oci;
 /// Puts a deadline on every read of a response body, so a registry that stalls mid-blob fails the read
 /// instead of hanging it. Owns the response, which it disposes with the stream.
 /// </summary>
-internal sealed class ReadTimeoutStream(Stream inner, TimeSpan timeout, string what, IDisposable? owner) : Stream
+internal sealed class ReadTimeoutStream(Stream inner, TimeSpan timeout, string what, IDisposable? owner) : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -41,15 +41,6 @@ internal sealed class ReadTimeoutStream(Stream inner, TimeSpan timeout, string w
         return n;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

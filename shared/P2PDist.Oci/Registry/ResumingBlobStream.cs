@@ -6,7 +6,7 @@ namespace P2PDist.Oci;
 /// attempts, with backoff). Layers are read once, front to back, so restarting from byte 0 would mean
 /// redoing all the work done on them.
 /// </summary>
-internal sealed class ResumingBlobStream : Stream
+internal sealed class ResumingBlobStream : ReadOnlyStream
 {
     private readonly Func<long, CancellationToken, Task<Stream>> _openAt;
     private readonly long _size;
@@ -75,15 +75,7 @@ internal sealed class ResumingBlobStream : Stream
         return n;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
