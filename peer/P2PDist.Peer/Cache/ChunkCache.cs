@@ -34,13 +34,17 @@ public sealed class ChunkCache
         return Path.Combine(_chunks, hex[..2], $"{digest.Algorithm.Name()}-{hex}");
     }
 
-    /// <summary>Reads a cached chunk into <paramref name="destination"/> (exactly its size); false when not cached.</summary>
-    public bool TryRead(ChunkDigest digest, Span<byte> destination)
+    /// <summary>
+    /// Reads bytes <paramref name="offset"/>.. of a cached chunk of <paramref name="chunkSize"/> bytes into
+    /// <paramref name="destination"/>; false when the chunk is not cached. Only the bytes asked for are read:
+    /// a 4 KiB read must not cost a 1 MiB one.
+    /// </summary>
+    public bool TryRead(ChunkDigest digest, uint chunkSize, int offset, Span<byte> destination)
     {
         try
         {
             using var handle = File.OpenHandle(PathOf(digest));
-            if (RandomAccess.GetLength(handle) != destination.Length || RandomAccess.Read(handle, destination, 0) != destination.Length)
+            if (RandomAccess.GetLength(handle) != chunkSize || RandomAccess.Read(handle, destination, offset) != destination.Length)
             {
                 Interlocked.Increment(ref _misses);
                 return false;

@@ -83,6 +83,7 @@ public sealed class MountManager : IAsyncDisposable
             var provider = new ChunkProvider(_cache, source, message => log.LogWarning("{Message}", message));
             var fs = new RafsFileSystem(image.Bootstrap, provider, TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
             var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _loggers.CreateLogger("p2pdist.peer.fuse"));
+            RaiseReadahead(request.MountPoint);
             long imageBytes = 0;
             for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
                 imageBytes += image.Bootstrap.GetChunk(c).CompressedSize;
@@ -113,6 +114,25 @@ public sealed class MountManager : IAsyncDisposable
         finally
         {
             _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// A FUSE mount's readahead defaults to 128 KiB, which cuts sequential reads into 128 KiB READs; INIT can
+    /// only lower it. Raising the mount's bdi to 1 MiB (one chunk) makes one READ per chunk.
+    /// </summary>
+    private void RaiseReadahead(string mountPoint)
+    {
+        string? device = MountTable.DeviceOf(mountPoint);
+        string knob = $"/sys/class/bdi/{device}/read_ahead_kb";
+        try
+        {
+            if (device is not null && File.Exists(knob))
+                File.WriteAllText(knob, "1024");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning("could not raise readahead of {MountPoint} ({Knob}): {Reason}", mountPoint, knob, e.Message);
         }
     }
 

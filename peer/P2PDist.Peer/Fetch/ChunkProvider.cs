@@ -19,23 +19,20 @@ public sealed class ChunkProvider(ChunkCache cache, IChunkSource source, Action<
     /// <summary>Copies the chunk's bytes from <paramref name="offsetInChunk"/> into <paramref name="destination"/>.</summary>
     public async ValueTask CopyAsync(RafsBlob blob, RafsChunk chunk, int offsetInChunk, Memory<byte> destination, CancellationToken cancellationToken)
     {
-        if (offsetInChunk == 0 && destination.Length == chunk.UncompressedSize && cache.TryRead(chunk.Digest, destination.Span))
+        if (cache.TryRead(chunk.Digest, chunk.UncompressedSize, offsetInChunk, destination.Span))
             return;
-        var scratch = new byte[chunk.UncompressedSize];
-        if (!cache.TryRead(chunk.Digest, scratch))
+        var fetch = _inFlight.GetOrAdd(chunk.Digest, _ => new Lazy<Task<byte[]>>(() => FetchAsync(blob, chunk)));
+        byte[] plain;
+        try
         {
-            var fetch = _inFlight.GetOrAdd(chunk.Digest, _ => new Lazy<Task<byte[]>>(() => FetchAsync(blob, chunk)));
-            try
-            {
-                scratch = await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                if (fetch.Value.IsCompleted)
-                    _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Lazy<Task<byte[]>>>(chunk.Digest, fetch));
-            }
+            plain = await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        scratch.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
+        finally
+        {
+            if (fetch.Value.IsCompleted)
+                _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Lazy<Task<byte[]>>>(chunk.Digest, fetch));
+        }
+        plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
     private async Task<byte[]> FetchAsync(RafsBlob blob, RafsChunk chunk)
