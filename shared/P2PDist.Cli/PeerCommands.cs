@@ -18,9 +18,9 @@ internal static class PeerCommands
             command.Options.Add(Config);
         }
 
-        public PeerOptions Read(ParseResult parse, double? readTimeout = null) =>
+        public PeerOptions Read(ParseResult parse, double? readTimeout = null, bool? prefetchAll = null) =>
             PeerOptions.Load(parse.GetValue(Config), Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout);
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout, prefetchAll);
     }
 
     public static IEnumerable<Command> Create() => [Peer(), Mount(), Umount(), Mounts()];
@@ -29,11 +29,12 @@ internal static class PeerCommands
     {
         var flags = new DaemonFlags();
         var readTimeout = new Option<double?>("--read-timeout") { Description = "Seconds a read may wait for its chunks before failing with EIO (default 30; env P2PDIST_READ_TIMEOUT_SECONDS)" };
-        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout };
+        var prefetchAll = new Option<bool?>("--prefetch-all") { Description = "After the image's prefetch table, fetch the rest of each mounted image in the background (env P2PDIST_PREFETCH_ALL)" };
+        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout, prefetchAll };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var options = flags.Read(parse, parse.GetValue(readTimeout));
+            var options = flags.Read(parse, parse.GetValue(readTimeout), parse.GetValue(prefetchAll));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {

@@ -25,7 +25,7 @@ public sealed class MountManager : IAsyncDisposable
     private readonly Dictionary<string, ActiveMount> _mounts = new(StringComparer.Ordinal);
 
     private sealed record ActiveMount(MountRequest Request, RafsImage Image, IImageStore Store, RegistryChunkSource Source,
-        ChunkProvider Provider, RafsFileSystem FileSystem, FuseSession Session, long ImageBytes);
+        ChunkProvider Provider, RafsFileSystem FileSystem, FuseSession Session, Prefetcher Prefetch, long ImageBytes);
 
     public MountManager(PeerOptions options, ILoggerFactory loggers)
     {
@@ -87,7 +87,8 @@ public sealed class MountManager : IAsyncDisposable
             long imageBytes = 0;
             for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
                 imageBytes += image.Bootstrap.GetChunk(c).CompressedSize;
-            return new ActiveMount(request, image, store, source, provider, fs, session, imageBytes);
+            var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _loggers.CreateLogger("p2pdist.peer.prefetch"));
+            return new ActiveMount(request, image, store, source, provider, fs, session, prefetch, imageBytes);
         }
         catch
         {
@@ -138,6 +139,7 @@ public sealed class MountManager : IAsyncDisposable
 
     private static void Close(ActiveMount mount)
     {
+        mount.Prefetch.Dispose();
         mount.Session.Unmount();
         mount.Session.Stopped.Wait(TimeSpan.FromSeconds(5));
         mount.Session.Dispose();

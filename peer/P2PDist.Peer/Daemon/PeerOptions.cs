@@ -17,12 +17,15 @@ public sealed record PeerOptions
     /// <summary>FUSE worker threads per mount (each with its own cloned /dev/fuse fd).</summary>
     public int FuseWorkers { get; init; } = 4;
 
+    /// <summary>After the prefetch table, fetch the rest of the image in the background (one chunk at a time).</summary>
+    public bool PrefetchAll { get; init; }
+
     public string SocketPath => Path.Combine(DataDir, "peer.sock");
     public string CacheDir => Path.Combine(DataDir, "cache");
     public string ImagesDir => Path.Combine(DataDir, "images");
     public string StatePath => Path.Combine(DataDir, "mounts.json");
 
-    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag)
+    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag, bool? prefetchAllFlag = null)
     {
         var options = new PeerOptions();
         if (configFile is not null)
@@ -42,10 +45,14 @@ public sealed record PeerOptions
             options = options with { DataDir = dataDir };
         if (environment.TryGetValue("P2PDIST_READ_TIMEOUT_SECONDS", out var timeout) && double.TryParse(timeout, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
             options = options with { ReadTimeoutSeconds = seconds };
+        if (environment.TryGetValue("P2PDIST_PREFETCH_ALL", out var all) && bool.TryParse(all, out bool prefetchAll))
+            options = options with { PrefetchAll = prefetchAll };
         if (dataDirFlag is not null)
             options = options with { DataDir = dataDirFlag };
         if (readTimeoutFlag is { } flagSeconds)
             options = options with { ReadTimeoutSeconds = flagSeconds };
+        if (prefetchAllFlag is { } prefetchAllValue)
+            options = options with { PrefetchAll = prefetchAllValue };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
         options.Validate();
         return options;

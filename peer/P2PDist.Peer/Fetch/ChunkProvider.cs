@@ -35,6 +35,23 @@ public sealed class ChunkProvider(ChunkCache cache, IChunkSource source, Action<
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
+    /// <summary>Makes sure a chunk is in the cache (prefetch), sharing an in-flight fetch with readers.</summary>
+    public async Task WarmAsync(RafsBlob blob, RafsChunk chunk, CancellationToken cancellationToken)
+    {
+        if (cache.Contains(chunk.Digest))
+            return;
+        var fetch = _inFlight.GetOrAdd(chunk.Digest, _ => new Lazy<Task<byte[]>>(() => FetchAsync(blob, chunk)));
+        try
+        {
+            await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (fetch.Value.IsCompleted)
+                _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Lazy<Task<byte[]>>>(chunk.Digest, fetch));
+        }
+    }
+
     private async Task<byte[]> FetchAsync(RafsBlob blob, RafsChunk chunk)
     {
         // Not cancelled by one reader's interrupt: other readers may be waiting on the same fetch.

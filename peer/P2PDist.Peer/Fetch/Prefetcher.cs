@@ -1,0 +1,108 @@
+using Microsoft.Extensions.Logging;
+using P2PDist.Rafs;
+
+namespace P2PDist.Peer.Fetch;
+
+/// <summary>
+/// Warms the chunk cache when a mount starts: first the files of the image's prefetch table (directories
+/// expand to every file under them), in table order; then, when asked, every other chunk of the image. It
+/// fetches one chunk at a time, so a reader's miss, which fetches directly, never queues behind it.
+/// </summary>
+internal sealed class Prefetcher : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+
+    private Prefetcher(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, ILogger log)
+    {
+        Completion = Task.Run(() => RunAsync(bootstrap, provider, wholeImage, log, _stop.Token));
+    }
+
+    public Task Completion { get; }
+
+    public static Prefetcher Start(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, ILogger log) =>
+        new(bootstrap, provider, wholeImage, log);
+
+    private static async Task RunAsync(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, ILogger log, CancellationToken stop)
+    {
+        var done = new HashSet<uint>();
+        int listed = 0, failed = 0;
+        try
+        {
+            for (uint p = 0; p < bootstrap.PrefetchCount; p++)
+            {
+                foreach (uint ino in FilesUnder(bootstrap, bootstrap.GetPrefetchIno(p)))
+                {
+                    foreach (uint chunk in ChunksOf(bootstrap, ino))
+                        failed += await WarmAsync(bootstrap, provider, chunk, done, log, stop).ConfigureAwait(false);
+                }
+                listed++;
+            }
+            if (wholeImage)
+            {
+                for (uint c = 0; c < bootstrap.ChunkCount; c++)
+                    failed += await WarmAsync(bootstrap, provider, c, done, log, stop).ConfigureAwait(false);
+            }
+            log.LogInformation("prefetch done: {Entries} prefetch entries, {Chunks} chunks warmed, {Failed} failed", listed, done.Count, failed);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Unmounted while prefetching.
+        }
+    }
+
+    private static async Task<int> WarmAsync(RafsBootstrap bootstrap, ChunkProvider provider, uint chunkIndex, HashSet<uint> done, ILogger log, CancellationToken stop)
+    {
+        if (!done.Add(chunkIndex))
+            return 0;
+        var chunk = bootstrap.GetChunk(chunkIndex);
+        try
+        {
+            await provider.WarmAsync(bootstrap.GetBlob(chunk.BlobIndex), chunk, stop).ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception e) when (e is P2PDistException or P2PDist.Oci.OciException or IOException)
+        {
+            log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", chunk.Digest, e.Message);
+            return 1;
+        }
+    }
+
+    private static IEnumerable<uint> FilesUnder(RafsBootstrap bootstrap, uint ino)
+    {
+        var pending = new Stack<uint>();
+        pending.Push(ino);
+        while (pending.Count > 0)
+        {
+            uint current = pending.Pop();
+            var inode = bootstrap.GetInode(current);
+            if (inode.IsRegular)
+                yield return current;
+            else if (inode.IsDirectory)
+            {
+                foreach (var (_, child) in bootstrap.ReadDirectory(current))
+                    pending.Push(child);
+            }
+        }
+    }
+
+    private static IEnumerable<uint> ChunksOf(RafsBootstrap bootstrap, uint ino)
+    {
+        var (start, count) = bootstrap.ChunkRefRange(ino);
+        for (uint i = start; i < start + count; i++)
+            yield return bootstrap.GetChunkRef(i).ChunkIndex;
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try
+        {
+            Completion.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // Its failures were logged; unmounting goes on.
+        }
+        _stop.Dispose();
+    }
+}
