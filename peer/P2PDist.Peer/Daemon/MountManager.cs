@@ -80,7 +80,7 @@ public sealed class MountManager : IAsyncDisposable
             image = await RafsImage.OpenAsync(store, request.Platform, _options.ImagesDir, cancellationToken).ConfigureAwait(false);
             var source = new RegistryChunkSource(store);
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
-            var provider = new ChunkProvider(_cache, source, message => log.LogWarning("{Message}", message));
+            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message));
             var fs = new RafsFileSystem(image.Bootstrap, provider, TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
             var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _loggers.CreateLogger("p2pdist.peer.fuse"));
             RaiseReadahead(request.MountPoint);

@@ -20,6 +20,9 @@ public sealed record PeerOptions
     /// <summary>After the prefetch table, fetch the rest of the image in the background (one chunk at a time).</summary>
     public bool PrefetchAll { get; init; }
 
+    /// <summary>A miss fetches the following missing chunks of the same blob too, in one request of at most this many bytes.</summary>
+    public int MergeBytes { get; init; } = 2 << 20;
+
     public string SocketPath => Path.Combine(DataDir, "peer.sock");
     public string CacheDir => Path.Combine(DataDir, "cache");
     public string ImagesDir => Path.Combine(DataDir, "images");
@@ -62,6 +65,8 @@ public sealed record PeerOptions
     {
         if (ReadTimeoutSeconds is <= 0 or > 3600)
             throw new P2PDistException($"read timeout {ReadTimeoutSeconds} s must be between 0 and 3600");
+        if (MergeBytes is < 0 or > 64 << 20)
+            throw new P2PDistException($"merge size {MergeBytes} must be between 0 and 64 MiB");
         if (FuseWorkers is < 1 or > 64)
             throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
     }

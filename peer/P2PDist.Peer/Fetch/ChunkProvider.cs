@@ -5,71 +5,134 @@ using P2PDist.Rafs;
 namespace P2PDist.Peer.Fetch;
 
 /// <summary>
-/// Gives the verified bytes of a chunk: from the cache, else fetched from a source, decompressed and checked
-/// against its digest before it is cached or returned. Concurrent readers of one chunk share one fetch. A
-/// mismatch is fetched once more, then fails; wrong bytes never leave this class.
+/// Gives the verified bytes of a chunk of one image: from the cache, else fetched from a source, decompressed
+/// and checked against its digest before it is cached or returned. A miss fetches the chunk together with the
+/// chunks that follow it in the same blob and are missing too, in one request of at most
+/// <c>mergeBytes</c>. Concurrent readers of a chunk share one fetch. A chunk that fails verification is
+/// fetched once more on its own, then fails; wrong bytes never leave this class.
 /// </summary>
-public sealed class ChunkProvider(ChunkCache cache, IChunkSource source, Action<string> log)
+public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log)
 {
-    private readonly ConcurrentDictionary<ChunkDigest, Lazy<Task<byte[]>>> _inFlight = new();
+    private readonly ConcurrentDictionary<ChunkDigest, Task<byte[]>> _inFlight = new();
     private long _digestFailures;
 
     public long DigestFailures => Interlocked.Read(ref _digestFailures);
 
     /// <summary>Copies the chunk's bytes from <paramref name="offsetInChunk"/> into <paramref name="destination"/>.</summary>
-    public async ValueTask CopyAsync(RafsBlob blob, RafsChunk chunk, int offsetInChunk, Memory<byte> destination, CancellationToken cancellationToken)
+    public async ValueTask CopyAsync(uint chunkIndex, int offsetInChunk, Memory<byte> destination, CancellationToken cancellationToken)
     {
+        var chunk = bootstrap.GetChunk(chunkIndex);
         if (cache.TryRead(chunk.Digest, chunk.UncompressedSize, offsetInChunk, destination.Span))
             return;
-        var fetch = _inFlight.GetOrAdd(chunk.Digest, _ => new Lazy<Task<byte[]>>(() => FetchAsync(blob, chunk)));
-        byte[] plain;
-        try
-        {
-            plain = await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (fetch.Value.IsCompleted)
-                _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Lazy<Task<byte[]>>>(chunk.Digest, fetch));
-        }
+        byte[] plain = await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
-    /// <summary>Makes sure a chunk is in the cache (prefetch), sharing an in-flight fetch with readers.</summary>
-    public async Task WarmAsync(RafsBlob blob, RafsChunk chunk, CancellationToken cancellationToken)
+    /// <summary>Makes sure a chunk is in the cache (prefetch), sharing any fetch already under way.</summary>
+    public async Task WarmAsync(uint chunkIndex, CancellationToken cancellationToken)
     {
-        if (cache.Contains(chunk.Digest))
+        if (!cache.Contains(bootstrap.GetChunk(chunkIndex).Digest))
+            await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<byte[]> GetOrFetch(uint chunkIndex)
+    {
+        var chunk = bootstrap.GetChunk(chunkIndex);
+        if (_inFlight.TryGetValue(chunk.Digest, out var running))
+            return running;
+        var run = PlanRun(chunkIndex);
+        var waiters = new List<(RafsChunk Chunk, TaskCompletionSource<byte[]> Done)>();
+        foreach (var member in run)
+        {
+            var done = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_inFlight.TryAdd(member.Digest, done.Task))
+                waiters.Add((member, done));
+            else if (member.Digest == chunk.Digest)
+                return _inFlight.TryGetValue(chunk.Digest, out var winner) ? winner : GetOrFetch(chunkIndex); // another reader won the race
+        }
+        _ = FetchRunAsync(waiters);
+        return waiters[0].Done.Task; // run[0] is the chunk asked for
+
+    }
+
+    /// <summary>The chunk, then each following chunk that sits right after it in the same blob and is neither cached nor being fetched.</summary>
+    private List<RafsChunk> PlanRun(uint chunkIndex)
+    {
+        var first = bootstrap.GetChunk(chunkIndex);
+        var run = new List<RafsChunk> { first };
+        long total = first.CompressedSize;
+        ulong end = first.CompressedOffset + first.CompressedSize;
+        for (uint next = chunkIndex + 1; next < bootstrap.ChunkCount; next++)
+        {
+            var candidate = bootstrap.GetChunk(next);
+            if (candidate.BlobIndex != first.BlobIndex || candidate.CompressedOffset != end || total + candidate.CompressedSize > mergeBytes
+                || _inFlight.ContainsKey(candidate.Digest) || cache.Contains(candidate.Digest))
+                break;
+            run.Add(candidate);
+            total += candidate.CompressedSize;
+            end += candidate.CompressedSize;
+        }
+        return run;
+    }
+
+    private async Task FetchRunAsync(List<(RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run)
+    {
+        if (run.Count == 0)
             return;
-        var fetch = _inFlight.GetOrAdd(chunk.Digest, _ => new Lazy<Task<byte[]>>(() => FetchAsync(blob, chunk)));
+        // Not cancelled by one reader's interrupt: other readers may wait on the same fetch. Bounded instead.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var blob = bootstrap.GetBlob(run[0].Chunk.BlobIndex);
+        byte[]? bytes = null;
+        Exception? failure = null;
         try
         {
-            await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            ulong start = run[0].Chunk.CompressedOffset;
+            int length = (int)(run[^1].Chunk.CompressedOffset + run[^1].Chunk.CompressedSize - start);
+            bytes = await source.ReadAsync(blob, start, length, deadline.Token).ConfigureAwait(false);
         }
-        finally
+        catch (Exception e)
         {
-            if (fetch.Value.IsCompleted)
-                _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Lazy<Task<byte[]>>>(chunk.Digest, fetch));
+            failure = e;
+        }
+        foreach (var (chunk, done) in run)
+        {
+            try
+            {
+                if (failure is not null)
+                    throw failure;
+                int at = (int)(chunk.CompressedOffset - run[0].Chunk.CompressedOffset);
+                byte[] plain = await VerifiedAsync(blob, chunk, bytes!.AsMemory(at, (int)chunk.CompressedSize), deadline.Token).ConfigureAwait(false);
+                cache.Store(chunk.Digest, plain, log);
+                done.TrySetResult(plain);
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+            finally
+            {
+                _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Task<byte[]>>(chunk.Digest, done.Task));
+            }
         }
     }
 
-    private async Task<byte[]> FetchAsync(RafsBlob blob, RafsChunk chunk)
+    /// <summary>Decompresses and checks a chunk; on a mismatch fetches it alone once more before giving up.</summary>
+    private async Task<byte[]> VerifiedAsync(RafsBlob blob, RafsChunk chunk, ReadOnlyMemory<byte> compressed, CancellationToken cancellationToken)
     {
-        // Not cancelled by one reader's interrupt: other readers may be waiting on the same fetch.
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         using var codec = new ChunkCodec();
         for (int attempt = 1; ; attempt++)
         {
-            byte[] compressed = await source.ReadCompressedAsync(blob, chunk, deadline.Token).ConfigureAwait(false);
             var plain = new byte[chunk.UncompressedSize];
             string where = $"chunk {chunk.Digest} (blob {blob.Digest} bytes {chunk.CompressedOffset}+{chunk.CompressedSize}) from {source.Name}";
             try
             {
                 if (compressed.Length != chunk.CompressedSize)
                     throw new P2PDistException($"{where}: got {compressed.Length} bytes");
-                codec.Decompress(chunk.Compression, compressed, plain, where);
+                codec.Decompress(chunk.Compression, compressed.Span, plain, where);
                 var actual = ChunkDigest.Compute(chunk.Digest.Algorithm, plain);
                 if (!chunk.Digest.Matches(actual.Bytes))
                     throw new ChunkDigestMismatchException(chunk.Digest, actual, source.Name);
+                return plain;
             }
             catch (P2PDistException e)
             {
@@ -77,10 +140,8 @@ public sealed class ChunkProvider(ChunkCache cache, IChunkSource source, Action<
                 log($"verification failed (attempt {attempt}): {e.Message}");
                 if (attempt >= 2)
                     throw;
-                continue;
             }
-            cache.Store(chunk.Digest, plain, log);
-            return plain;
+            compressed = await source.ReadAsync(blob, chunk.CompressedOffset, (int)chunk.CompressedSize, cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -54,15 +54,14 @@ internal sealed class Prefetcher : IDisposable
     {
         if (!done.Add(chunkIndex))
             return 0;
-        var chunk = bootstrap.GetChunk(chunkIndex);
         try
         {
-            await provider.WarmAsync(bootstrap.GetBlob(chunk.BlobIndex), chunk, stop).ConfigureAwait(false);
+            await provider.WarmAsync(chunkIndex, stop).ConfigureAwait(false);
             return 0;
         }
         catch (Exception e) when (e is P2PDistException or P2PDist.Oci.OciException or IOException)
         {
-            log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", chunk.Digest, e.Message);
+            log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(chunkIndex).Digest, e.Message);
             return 1;
         }
     }

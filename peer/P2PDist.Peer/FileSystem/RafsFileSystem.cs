@@ -120,7 +120,7 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
             var chunk = bootstrap.GetChunk(chunkRef.ChunkIndex);
             int inChunk = (int)(at - chunkRef.FileOffset);
             int take = Math.Min(destination.Length - done, (int)chunk.UncompressedSize - inChunk);
-            await chunks.CopyAsync(bootstrap.GetBlob(chunk.BlobIndex), chunk, inChunk, destination.Slice(done, take), cancellationToken).ConfigureAwait(false);
+            await chunks.CopyAsync(chunkRef.ChunkIndex, inChunk, destination.Slice(done, take), cancellationToken).ConfigureAwait(false);
             done += take;
         }
     }

@@ -66,7 +66,10 @@ public sealed class PeerMountTests(RegistryFixture registry)
         string mountPoint = await peer.MountAsync(target);
         long before = RegistryBlobBytes("mount-lazy");
         Assert.Equal(SampleImages.Text(3000, 32), await File.ReadAllBytesAsync(Path.Combine(mountPoint, "etc/small.conf")));
-        long served = RegistryBlobBytes("mount-lazy") - before;
+        // The registry writes its access-log line after the response; give it a moment.
+        long served = 0;
+        for (int i = 0; i < 50 && served == 0; i++, await Task.Delay(100))
+            served = RegistryBlobBytes("mount-lazy") - before;
         Assert.True(served is > 0 and < 64 * 1024, $"reading a 3,000-byte file made the registry serve {served:N0} bytes of blobs (image: 48 MiB)");
 
         var mounts = await peer.CliAsync("mounts");
