@@ -18,9 +18,9 @@ internal static class PeerCommands
             command.Options.Add(Config);
         }
 
-        public PeerOptions Read(ParseResult parse, double? readTimeout = null, bool? prefetchAll = null) =>
+        public PeerOptions Read(ParseResult parse, double? readTimeout = null, bool? prefetchAll = null, long? cacheQuota = null) =>
             PeerOptions.Load(parse.GetValue(Config), Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout, prefetchAll);
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout, prefetchAll, cacheQuota);
     }
 
     public static IEnumerable<Command> Create() => [Peer(), Mount(), Umount(), Mounts()];
@@ -30,11 +30,13 @@ internal static class PeerCommands
         var flags = new DaemonFlags();
         var readTimeout = new Option<double?>("--read-timeout") { Description = "Seconds a read may wait for its chunks before failing with EIO (default 30; env P2PDIST_READ_TIMEOUT_SECONDS)" };
         var prefetchAll = new Option<bool?>("--prefetch-all") { Description = "After the image's prefetch table, fetch the rest of each mounted image in the background (env P2PDIST_PREFETCH_ALL)" };
-        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout, prefetchAll };
+        var cacheQuota = new Option<string?>("--cache-quota") { Description = "Chunk cache size limit, e.g. 500M or 20G; least recently used chunks of closed files are evicted past it (default 20G; env P2PDIST_CACHE_QUOTA_BYTES)" };
+        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout, prefetchAll, cacheQuota };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var options = flags.Read(parse, parse.GetValue(readTimeout), parse.GetValue(prefetchAll));
+            var options = flags.Read(parse, parse.GetValue(readTimeout), parse.GetValue(prefetchAll),
+                parse.GetValue(cacheQuota) is { } quota ? SizeParser.ParseLong(quota, "--cache-quota") : null);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using P2PDist.Rafs;
 
 namespace P2PDist.Peer.Cache;
@@ -6,21 +7,57 @@ namespace P2PDist.Peer.Cache;
 /// The node's on-disk chunk cache, shared by every mount: one file per chunk, named by its digest, holding
 /// the chunk's verified uncompressed bytes. A chunk is written to a temporary file and renamed into place,
 /// so a crash at any moment leaves either no file or a complete one, never a damaged chunk under its name.
-/// A chunk that two images share is stored once.
+/// A chunk that two images share is stored once. Over the size quota, the least recently used chunks are
+/// evicted, except those of files that are open (pinned); the index is rebuilt from the files at start, so
+/// the cache's contents and size survive restarts.
 /// </summary>
 public sealed class ChunkCache
 {
     private readonly string _chunks;
     private readonly string _staging;
+    private readonly long _quota;
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<ChunkDigest, int> _pins = new();
+    private readonly object _evictionLock = new();
+    private long _size;
+    private long _clock;
     private int _diskFullReported;
 
-    public ChunkCache(string directory)
+    private sealed class Entry(long size, long lastUse)
     {
+        public long Size { get; } = size;
+        public long LastUse = lastUse;
+    }
+
+    /// <param name="quotaBytes">Size the cache may reach before it evicts; 0 for no limit.</param>
+    public ChunkCache(string directory, long quotaBytes = 0)
+    {
+        _quota = quotaBytes;
         _chunks = Directory.CreateDirectory(Path.Combine(directory, "chunks")).FullName;
         _staging = Directory.CreateDirectory(Path.Combine(directory, "staging")).FullName;
         // Leftovers of a crash mid-write are incomplete by definition.
         foreach (var leftover in Directory.EnumerateFiles(_staging))
             File.Delete(leftover);
+        // Oldest first by modification time, so eviction order survives a restart roughly.
+        foreach (var file in new DirectoryInfo(_chunks).EnumerateFiles("*", SearchOption.AllDirectories).OrderBy(f => f.LastWriteTimeUtc))
+        {
+            _entries[file.FullName] = new Entry(file.Length, ++_clock);
+            _size += file.Length;
+        }
+    }
+
+    public long SizeBytes => Interlocked.Read(ref _size);
+    public int ChunkCount => _entries.Count;
+    public long Evictions => Interlocked.Read(ref _evictions);
+    private long _evictions;
+
+    /// <summary>Keeps a chunk from eviction while a file that needs it is open.</summary>
+    public void Pin(ChunkDigest digest) => _pins.AddOrUpdate(digest, 1, (_, n) => n + 1);
+
+    public void Unpin(ChunkDigest digest)
+    {
+        if (_pins.AddOrUpdate(digest, 0, (_, n) => n - 1) <= 0)
+            _pins.TryRemove(new KeyValuePair<ChunkDigest, int>(digest, 0));
     }
 
     public long Hits => Interlocked.Read(ref _hits);
@@ -43,13 +80,16 @@ public sealed class ChunkCache
     {
         try
         {
-            using var handle = File.OpenHandle(PathOf(digest));
+            string path = PathOf(digest);
+            using var handle = File.OpenHandle(path);
             if (RandomAccess.GetLength(handle) != chunkSize || RandomAccess.Read(handle, destination, offset) != destination.Length)
             {
                 Interlocked.Increment(ref _misses);
                 return false;
             }
             Interlocked.Increment(ref _hits);
+            if (_entries.TryGetValue(path, out var entry))
+                entry.LastUse = Interlocked.Increment(ref _clock);
             return true;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -59,7 +99,7 @@ public sealed class ChunkCache
         }
     }
 
-    public bool Contains(ChunkDigest digest) => File.Exists(PathOf(digest));
+    public bool Contains(ChunkDigest digest) => _entries.ContainsKey(PathOf(digest));
 
     /// <summary>
     /// Stores a verified chunk. A full or failing disk does not fail the read that fetched it: the chunk is
@@ -77,6 +117,10 @@ public sealed class ChunkCache
             using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0))
                 file.Write(verifiedData);
             File.Move(temporary, target, overwrite: true);
+            if (_entries.TryAdd(target, new Entry(verifiedData.Length, Interlocked.Increment(ref _clock))))
+                Interlocked.Add(ref _size, verifiedData.Length);
+            if (_quota > 0 && Interlocked.Read(ref _size) > _quota)
+                Evict();
         }
         catch (IOException e)
         {
@@ -92,5 +136,42 @@ public sealed class ChunkCache
                 // The staging folder is swept at the next start.
             }
         }
+    }
+
+    /// <summary>Deletes least recently used, unpinned chunks until the cache is at 90 % of its quota.</summary>
+    private void Evict()
+    {
+        lock (_evictionLock)
+        {
+            long target = _quota / 10 * 9;
+            if (Interlocked.Read(ref _size) <= target)
+                return;
+            foreach (var (path, entry) in _entries.ToArray().OrderBy(e => e.Value.LastUse))
+            {
+                if (Interlocked.Read(ref _size) <= target)
+                    break;
+                if (_pins.ContainsKey(DigestOf(path)))
+                    continue;
+                try
+                {
+                    File.Delete(path);
+                }
+                catch (IOException)
+                {
+                    continue;
+                }
+                if (_entries.TryRemove(path, out _))
+                {
+                    Interlocked.Add(ref _size, -entry.Size);
+                    Interlocked.Increment(ref _evictions);
+                }
+            }
+        }
+    }
+
+    private static ChunkDigest DigestOf(string path)
+    {
+        var name = Path.GetFileName(path).Split('-');
+        return new ChunkDigest(DigestAlgorithmNames.Parse(name[0]), Convert.FromHexString(name[1]));
     }
 }

@@ -33,7 +33,7 @@ public sealed class MountManager : IAsyncDisposable
         _loggers = loggers;
         _log = loggers.CreateLogger("p2pdist.peer.mounts");
         Directory.CreateDirectory(options.DataDir);
-        _cache = new ChunkCache(options.CacheDir);
+        _cache = new ChunkCache(options.CacheDir, options.CacheQuotaBytes);
     }
 
     public ChunkCache Cache => _cache;

@@ -23,12 +23,15 @@ public sealed record PeerOptions
     /// <summary>A miss fetches the following missing chunks of the same blob too, in one request of at most this many bytes.</summary>
     public int MergeBytes { get; init; } = 2 << 20;
 
+    /// <summary>Size the chunk cache may reach before least recently used chunks of closed files are evicted; 0: no limit.</summary>
+    public long CacheQuotaBytes { get; init; } = 20L << 30;
+
     public string SocketPath => Path.Combine(DataDir, "peer.sock");
     public string CacheDir => Path.Combine(DataDir, "cache");
     public string ImagesDir => Path.Combine(DataDir, "images");
     public string StatePath => Path.Combine(DataDir, "mounts.json");
 
-    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag, bool? prefetchAllFlag = null)
+    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag, bool? prefetchAllFlag = null, long? cacheQuotaFlag = null)
     {
         var options = new PeerOptions();
         if (configFile is not null)
@@ -54,6 +57,10 @@ public sealed record PeerOptions
             options = options with { DataDir = dataDirFlag };
         if (readTimeoutFlag is { } flagSeconds)
             options = options with { ReadTimeoutSeconds = flagSeconds };
+        if (environment.TryGetValue("P2PDIST_CACHE_QUOTA_BYTES", out var quota) && long.TryParse(quota, out long quotaBytes))
+            options = options with { CacheQuotaBytes = quotaBytes };
+        if (cacheQuotaFlag is { } quotaFlag)
+            options = options with { CacheQuotaBytes = quotaFlag };
         if (prefetchAllFlag is { } prefetchAllValue)
             options = options with { PrefetchAll = prefetchAllValue };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
@@ -65,6 +72,8 @@ public sealed record PeerOptions
     {
         if (ReadTimeoutSeconds is <= 0 or > 3600)
             throw new P2PDistException($"read timeout {ReadTimeoutSeconds} s must be between 0 and 3600");
+        if (CacheQuotaBytes < 0)
+            throw new P2PDistException($"cache quota {CacheQuotaBytes} must not be negative");
         if (MergeBytes is < 0 or > 64 << 20)
             throw new P2PDistException($"merge size {MergeBytes} must be between 0 and 64 MiB");
         if (FuseWorkers is < 1 or > 64)

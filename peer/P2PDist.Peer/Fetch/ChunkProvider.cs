@@ -28,6 +28,11 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
+    /// <summary>Keeps a chunk in the cache while a file using it is open (see <see cref="ChunkCache.Pin"/>).</summary>
+    public void Pin(uint chunkIndex) => cache.Pin(bootstrap.GetChunk(chunkIndex).Digest);
+
+    public void Unpin(uint chunkIndex) => cache.Unpin(bootstrap.GetChunk(chunkIndex).Digest);
+
     /// <summary>Makes sure a chunk is in the cache (prefetch), sharing any fetch already under way.</summary>
     public async Task WarmAsync(uint chunkIndex, CancellationToken cancellationToken)
     {

@@ -66,7 +66,23 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         if (!Exists(node))
             return Errno.ENOENT;
         const uint accessMode = 3, truncate = 0x200;
-        return (flags & accessMode) != 0 || (flags & truncate) != 0 ? Errno.EROFS : 0;
+        if ((flags & accessMode) != 0 || (flags & truncate) != 0)
+            return Errno.EROFS;
+        ForEachChunk(node, chunks.Pin); // an open file's chunks stay in the cache
+        return 0;
+    }
+
+    public void Release(ulong node)
+    {
+        if (Exists(node))
+            ForEachChunk(node, chunks.Unpin);
+    }
+
+    private void ForEachChunk(ulong node, Action<uint> action)
+    {
+        var (start, count) = bootstrap.ChunkRefRange((uint)node);
+        for (uint i = start; i < start + count; i++)
+            action(bootstrap.GetChunkRef(i).ChunkIndex);
     }
 
     public int Read(ulong node, ulong offset, Span<byte> destination, CancellationToken cancellationToken)

@@ -90,7 +90,10 @@ internal sealed partial class FuseSession
                 return Read(unique, node, body, reply);
             case FuseOpcode.Readdir or FuseOpcode.Readdirplus:
                 return ReadDirectory(node, body, reply, plus: opcode == FuseOpcode.Readdirplus);
-            case FuseOpcode.Release or FuseOpcode.Releasedir or FuseOpcode.Flush or FuseOpcode.Access:
+            case FuseOpcode.Release:
+                _fs.Release(node);
+                return 0;
+            case FuseOpcode.Releasedir or FuseOpcode.Flush or FuseOpcode.Access:
                 return 0;
             case FuseOpcode.Statfs:
             {

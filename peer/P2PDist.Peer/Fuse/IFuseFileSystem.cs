@@ -18,6 +18,9 @@ internal interface IFuseFileSystem
     int ReadLink(ulong node, FuseReply reply);
     int Open(ulong node, uint flags);
 
+    /// <summary>The last close of a file opened with <see cref="Open"/> (FUSE_RELEASE).</summary>
+    void Release(ulong node);
+
     /// <summary>Reads into <paramref name="destination"/>; returns bytes read or a negative errno. May block on a fetch; honours the token.</summary>
     int Read(ulong node, ulong offset, Span<byte> destination, CancellationToken cancellationToken);
 
