@@ -109,11 +109,11 @@ internal static class PeerCommands
         {
             using var client = new PeerApiClient(flags.Read(parse).SocketPath, TimeSpan.FromSeconds(30));
             var mounts = await client.ListAsync(cancellationToken);
-            Console.WriteLine($"{"MOUNTPOINT",-40} {"IMAGE",-40} {"READ",14} {"FETCHED",14} {"IMAGE SIZE",14} {"HIT RATIO",9} {"ERRORS",6}");
+            Console.WriteLine($"{"MOUNTPOINT",-40} {"IMAGE",-40} {"READ",14} {"FETCHED",14} {"IMAGE SIZE",14} {"HIT RATIO",9} {"ERRORS",6} {"PASSTHROUGH",11}");
             foreach (var m in mounts)
             {
                 double ratio = m.CacheHits + m.CacheMisses == 0 ? 0 : (double)m.CacheHits / (m.CacheHits + m.CacheMisses);
-                Console.WriteLine($"{m.MountPoint,-40} {m.Reference,-40} {m.BytesRead,14:N0} {m.BytesFetched,14:N0} {m.ImageBytes,14:N0} {ratio,9:P1} {m.ReadErrors + m.DigestFailures,6}");
+                Console.WriteLine($"{m.MountPoint,-40} {m.Reference,-40} {m.BytesRead,14:N0} {m.BytesFetched,14:N0} {m.ImageBytes,14:N0} {ratio,9:P1} {m.ReadErrors + m.DigestFailures,6} {m.PassthroughOpens,11}");
             }
             return 0;
         });

@@ -21,6 +21,7 @@ public sealed class MountManager : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _log;
     private readonly ChunkCache _cache;
+    private readonly FileMaterializer _materializer;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly Dictionary<string, ActiveMount> _mounts = new(StringComparer.Ordinal);
 
@@ -34,6 +35,7 @@ public sealed class MountManager : IAsyncDisposable
         _log = loggers.CreateLogger("p2pdist.peer.mounts");
         Directory.CreateDirectory(options.DataDir);
         _cache = new ChunkCache(options.CacheDir, options.CacheQuotaBytes);
+        _materializer = new FileMaterializer(_cache, options.FilesDir);
     }
 
     public ChunkCache Cache => _cache;
@@ -81,8 +83,9 @@ public sealed class MountManager : IAsyncDisposable
             var source = new RegistryChunkSource(store);
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
             var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message));
-            var fs = new RafsFileSystem(image.Bootstrap, provider, TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
-            var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _loggers.CreateLogger("p2pdist.peer.fuse"));
+            var fs = new RafsFileSystem(image.Bootstrap, provider, _options.Passthrough ? _materializer : null,
+                TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
+            var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough, _loggers.CreateLogger("p2pdist.peer.fuse"));
             RaiseReadahead(request.MountPoint);
             long imageBytes = 0;
             for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
@@ -162,7 +165,7 @@ public sealed class MountManager : IAsyncDisposable
 
     private MountInfo Describe(ActiveMount m) => new(
         m.Request.MountPoint, m.Request.Reference, m.Image.Image.Raw.Digest, m.ImageBytes, m.FileSystem.BytesRead,
-        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures);
+        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens);
 
     /// <summary>Mounts again what the state file lists, first clearing stale mounts a killed daemon left.</summary>
     public async Task RestoreAsync(CancellationToken cancellationToken)

@@ -23,6 +23,7 @@ public sealed record MountInfo(
     long CacheHits,
     long CacheMisses,
     long ReadErrors,
-    long DigestFailures);
+    long DigestFailures,
+    long PassthroughOpens);
 
 public sealed record ApiError(string Error);

@@ -26,6 +26,11 @@ public sealed record PeerOptions
     /// <summary>Size the chunk cache may reach before least recently used chunks of closed files are evicted; 0: no limit.</summary>
     public long CacheQuotaBytes { get; init; } = 20L << 30;
 
+    /// <summary>Serve fully cached files through FUSE passthrough (the kernel reads a plain copy; no daemon round trip).</summary>
+    public bool Passthrough { get; init; } = true;
+
+    public string FilesDir => Path.Combine(DataDir, "cache", "files");
+
     public string SocketPath => Path.Combine(DataDir, "peer.sock");
     public string CacheDir => Path.Combine(DataDir, "cache");
     public string ImagesDir => Path.Combine(DataDir, "images");
@@ -53,6 +58,8 @@ public sealed record PeerOptions
             options = options with { DataDir = dataDir };
         if (environment.TryGetValue("P2PDIST_READ_TIMEOUT_SECONDS", out var timeout) && double.TryParse(timeout, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
             options = options with { ReadTimeoutSeconds = seconds };
+        if (environment.TryGetValue("P2PDIST_PASSTHROUGH", out var passthrough) && bool.TryParse(passthrough, out bool passthroughValue))
+            options = options with { Passthrough = passthroughValue };
         if (environment.TryGetValue("P2PDIST_PREFETCH_ALL", out var all) && bool.TryParse(all, out bool prefetchAll))
             options = options with { PrefetchAll = prefetchAll };
         if (dataDirFlag is not null)

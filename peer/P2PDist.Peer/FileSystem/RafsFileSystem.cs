@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Logging;
 using P2PDist.Oci;
+using P2PDist.Peer.Cache;
 using P2PDist.Peer.Fetch;
 using P2PDist.Peer.Fuse;
 using P2PDist.Rafs;
@@ -12,8 +13,12 @@ namespace P2PDist.Peer.FileSystem;
 /// the inode records, and a read is cut into chunk slices that the <see cref="ChunkProvider"/> fills.
 /// A read waits at most <see cref="ReadTimeout"/>; past it, or on any fetch or verification failure, EIO.
 /// </summary>
-internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chunks, TimeSpan readTimeout, ILogger log) : IFuseFileSystem
+internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chunks, FileMaterializer? materializer, TimeSpan readTimeout, ILogger log) : IFuseFileSystem
 {
+    private long _passthroughOpens;
+
+    public long PassthroughOpens => Interlocked.Read(ref _passthroughOpens);
+
     private long _bytesRead;
     private long _readErrors;
 
@@ -61,14 +66,29 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         return 0;
     }
 
-    public int Open(ulong node, uint flags)
+    public int Open(ulong node, uint flags, bool passthroughAvailable, out Microsoft.Win32.SafeHandles.SafeFileHandle? backingFile)
     {
+        backingFile = null;
         if (!Exists(node))
             return Errno.ENOENT;
         const uint accessMode = 3, truncate = 0x200;
         if ((flags & accessMode) != 0 || (flags & truncate) != 0)
             return Errno.EROFS;
         ForEachChunk(node, chunks.Pin); // an open file's chunks stay in the cache
+        if (passthroughAvailable && materializer is not null)
+        {
+            // A file whose every chunk is cached is served by the kernel from a plain copy: no READ reaches us.
+            var inode = bootstrap.GetInode((uint)node);
+            var (start, count) = bootstrap.ChunkRefRange((uint)node);
+            var fileChunks = new List<RafsChunk>((int)count);
+            for (uint i = start; i < start + count; i++)
+                fileChunks.Add(bootstrap.GetChunk(bootstrap.GetChunkRef(i).ChunkIndex));
+            if (inode.Size > 0 && materializer.TryMaterialize(fileChunks, inode.Size) is { } path)
+            {
+                backingFile = File.OpenHandle(path);
+                Interlocked.Increment(ref _passthroughOpens);
+            }
+        }
         return 0;
     }
 

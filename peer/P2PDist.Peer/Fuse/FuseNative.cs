@@ -27,6 +27,21 @@ internal static unsafe class FuseNative
     [DllImport("libc", SetLastError = true, EntryPoint = "ioctl")]
     public static extern int Ioctl(int fd, ulong request, ref int argument);
 
+    /// <summary>struct fuse_backing_map: the fd of a backing file for FUSE_DEV_IOC_BACKING_OPEN.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct BackingMap
+    {
+        public int Fd;
+        public uint Flags;
+        public ulong Padding;
+    }
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "ioctl")]
+    public static extern int IoctlBacking(int fd, ulong request, ref BackingMap map);
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "ioctl")]
+    public static extern int IoctlBackingClose(int fd, ulong request, ref uint backingId);
+
     [DllImport("libc", SetLastError = true, EntryPoint = "read")]
     public static extern nint Read(int fd, byte* buffer, nint count);
 

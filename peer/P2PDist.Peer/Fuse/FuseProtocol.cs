@@ -25,7 +25,14 @@ internal static class FuseProtocol
     public const uint MaxPages = 1 << 22;
     public const uint CacheSymlinks = 1 << 23;
 
+    public const uint InitExt = 1u << 30;
+    /// <summary>FUSE_PASSTHROUGH is bit 37 of the 64-bit flags: bit 5 of flags2 (protocol 7.40).</summary>
+    public const uint Flags2Passthrough = 1u << (37 - 32);
+    public const uint FuseDevIocBackingOpen = 0x4010E501;
+    public const uint FuseDevIocBackingClose = 0x4004E502;
+
     public const uint FopenKeepCache = 1 << 1;
+    public const uint FopenPassthrough = 1 << 7;
     public const uint FopenCacheDir = 1 << 3;
 
     public const ushort MaxPagesValue = 256;

@@ -78,10 +78,25 @@ internal sealed partial class FuseSession
                 return _fs.ReadLink(node, reply);
             case FuseOpcode.Open:
             {
-                int errno = _fs.Open(node, U32(body, 0));
-                if (errno == 0)
-                    WriteOpen(reply, FuseProtocol.FopenKeepCache);
-                return errno;
+                bool known = _backingIds.TryGetValue(node, out uint backingId);
+                int errno = _fs.Open(node, U32(body, 0), PassthroughEnabled && !known, out var backing);
+                if (errno != 0)
+                    return errno;
+                using (backing)
+                {
+                    if (backing is not null && TryRegisterBacking(backing, out uint registered))
+                        backingId = _backingIds.GetOrAdd(node, registered);
+                }
+                if (backingId != 0)
+                {
+                    // KEEP_CACHE together with PASSTHROUGH makes open() fail: the backing file's page cache serves instead.
+                    reply.U64(0);
+                    reply.U32(FuseProtocol.FopenPassthrough);
+                    reply.U32(backingId);
+                    return 0;
+                }
+                WriteOpen(reply, FuseProtocol.FopenKeepCache);
+                return 0;
             }
             case FuseOpcode.Opendir:
                 WriteOpen(reply, FuseProtocol.FopenKeepCache | FuseProtocol.FopenCacheDir);
@@ -134,6 +149,7 @@ internal sealed partial class FuseSession
     private int Init(ReadOnlySpan<byte> body, FuseReply reply)
     {
         uint major = U32(body, 0), minor = U32(body, 4), maxReadahead = U32(body, 8), offered = U32(body, 12);
+        uint offered2 = (offered & FuseProtocol.InitExt) != 0 ? U32(body, 16) : 0;
         if (major != FuseProtocol.KernelMajor)
         {
             _log.LogError("kernel speaks FUSE {Major}.{Minor}; this daemon speaks 7.x", major, minor);
@@ -144,15 +160,17 @@ internal sealed partial class FuseSession
         reply.U32(FuseProtocol.KernelMajor);
         reply.U32(Math.Min(minor, FuseProtocol.OurMinor));
         reply.U32(maxReadahead);
-        reply.U32(offered & wanted);
+        PassthroughEnabled = _allowPassthrough && (offered2 & FuseProtocol.Flags2Passthrough) != 0;
+        reply.U32((offered & wanted) | (PassthroughEnabled ? FuseProtocol.InitExt : 0));
         reply.U16(64);          // max_background
         reply.U16(48);          // congestion_threshold
         reply.U32(128 << 10);   // max_write (nothing is written; the kernel still wants a value)
         reply.U32(1);           // time_gran: nanoseconds
         reply.U16(FuseProtocol.MaxPagesValue);
         reply.U16(0);           // map_alignment
-        reply.U32(0);           // flags2
-        reply.Zeros(28);        // unused[7]
+        reply.U32(PassthroughEnabled ? FuseProtocol.Flags2Passthrough : 0); // flags2
+        reply.U32(PassthroughEnabled ? 1u : 0);  // max_stack_depth: backing files sit on a plain file system
+        reply.Zeros(24);        // request_timeout and unused
         return 0;
     }
 

@@ -17,13 +17,34 @@ internal sealed unsafe partial class FuseSession : IDisposable
     private readonly List<Thread> _workers = [];
     private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _inFlight = new();
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly bool _allowPassthrough;
+    /// <summary>
+    /// Backing ids by node, kept while the mount lives: the kernel resolves an id when the opener resumes,
+    /// after our reply, so an id closed right after replying would fail that open.
+    /// </summary>
+    private readonly ConcurrentDictionary<ulong, uint> _backingIds = new();
     private int _running;
 
-    private FuseSession(string mountPoint, IFuseFileSystem fs, ILogger log)
+    private FuseSession(string mountPoint, IFuseFileSystem fs, bool allowPassthrough, ILogger log)
     {
         MountPoint = mountPoint;
         _fs = fs;
+        _allowPassthrough = allowPassthrough;
         _log = log;
+    }
+
+    /// <summary>Whether the kernel agreed to FUSE passthrough at INIT.</summary>
+    public bool PassthroughEnabled { get; private set; }
+
+    /// <summary>Registers a backing file with the kernel (FUSE_DEV_IOC_BACKING_OPEN); false if it refuses.</summary>
+    private bool TryRegisterBacking(Microsoft.Win32.SafeHandles.SafeFileHandle file, out uint backingId)
+    {
+        var map = new FuseNative.BackingMap { Fd = (int)file.DangerousGetHandle() };
+        int id = FuseNative.IoctlBacking(_fds[0], FuseProtocol.FuseDevIocBackingOpen, ref map);
+        backingId = id > 0 ? (uint)id : 0;
+        if (id <= 0)
+            _log.LogWarning("FUSE passthrough: the kernel refused a backing file: {Error}", FuseNative.ErrorText(FuseNative.LastError));
+        return id > 0;
     }
 
     public string MountPoint { get; }
@@ -31,11 +52,11 @@ internal sealed unsafe partial class FuseSession : IDisposable
     /// <summary>Completes when the kernel ends the session (unmount).</summary>
     public Task Stopped => _stopped.Task;
 
-    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, ILogger log)
+    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, bool allowPassthrough, ILogger log)
     {
         if (!Directory.Exists(mountPoint))
             throw new IOException($"mount point {mountPoint} does not exist");
-        var session = new FuseSession(mountPoint, fs, log);
+        var session = new FuseSession(mountPoint, fs, allowPassthrough, log);
         int fd = FuseNative.Open("/dev/fuse", FuseNative.ORdwr | FuseNative.OCloexec);
         if (fd < 0)
             throw new IOException($"cannot open /dev/fuse: {FuseNative.ErrorText(FuseNative.LastError)} (the peer must run as root with /dev/fuse present)");
@@ -113,6 +134,7 @@ internal sealed unsafe partial class FuseSession : IDisposable
         // ENOENT: the request was interrupted and is gone; nothing to do.
         if (written < 0 && FuseNative.LastError is not (Errno.ENOENT or Errno.ENODEV))
             _log.LogWarning("FUSE reply on {MountPoint} failed: {Error}", MountPoint, FuseNative.ErrorText(FuseNative.LastError));
+
     }
 
     /// <summary>Unmounts lazily (MNT_DETACH) so busy users do not block the daemon; the workers then see ENODEV.</summary>
@@ -124,6 +146,12 @@ internal sealed unsafe partial class FuseSession : IDisposable
 
     public void Dispose()
     {
+        foreach (uint id in _backingIds.Values)
+        {
+            uint backingId = id;
+            FuseNative.IoctlBackingClose(_fds[0], FuseProtocol.FuseDevIocBackingClose, ref backingId);
+        }
+        _backingIds.Clear();
         Unmount();
         foreach (var worker in _workers)
             worker.Join(TimeSpan.FromSeconds(5));

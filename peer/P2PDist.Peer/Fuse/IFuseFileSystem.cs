@@ -16,7 +16,8 @@ internal interface IFuseFileSystem
     int Lookup(ulong parent, ReadOnlySpan<byte> name, out FuseAttributes attributes);
     int GetAttributes(ulong node, out FuseAttributes attributes);
     int ReadLink(ulong node, FuseReply reply);
-    int Open(ulong node, uint flags);
+    /// <summary>Opens a file; may offer a backing file for FUSE passthrough (the session closes it).</summary>
+    int Open(ulong node, uint flags, bool passthroughAvailable, out Microsoft.Win32.SafeHandles.SafeFileHandle? backingFile);
 
     /// <summary>The last close of a file opened with <see cref="Open"/> (FUSE_RELEASE).</summary>
     void Release(ulong node);
