@@ -51,7 +51,7 @@ public sealed class PeerFaultTests
         Assert.Contains("Input/output error", read.Stderr);
         Assert.Equal(good, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "good.bin")));
         var mounts = await peer.CliAsync("mounts");
-        Assert.Matches(@"flipped:rafs\s.*\s[1-9][0-9]*\s*$", mounts.Stdout.Trim());
+        Assert.Matches(@"flipped:rafs\s.*\s[1-9][0-9]*\s+[0-9]+\s*$", mounts.Stdout.Trim()); // ERRORS, then PASSTHROUGH
         Assert.Contains("chunk digest mismatch", await File.ReadAllTextAsync(peer.LogPath));
     }
 
