@@ -10,10 +10,11 @@ command -v squashfuse >/dev/null || apt-get install -y -qq squashfuse >/dev/null
 [ -x artifacts/bin/p2pdist ] || deploy/scripts/build.sh >/dev/null
 p2pdist=$PWD/artifacts/bin/p2pdist
 work=$(mktemp -d /tmp/p2pdist-fio.XXXXXX)
-reg_pid="" peer_pid=""
+reg_pid="" peer_pid="" peer2_pid=""
 cleanup() {
-  umount -l "$work/rafs" "$work/sqfs" "$work/tmpfs" 2>/dev/null || true
+  umount -l "$work/rafs" "$work/rafs-fuse" "$work/sqfs" "$work/tmpfs" 2>/dev/null || true
   [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
+  [ -n "$peer2_pid" ] && kill "$peer2_pid" 2>/dev/null
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null
   sleep 1; rm -rf "$work"
 }
@@ -21,7 +22,7 @@ trap cleanup EXIT
 size_mb=${SIZE_MB:-256}
 runtime=${RUNTIME:-10}
 
-mkdir -p "$work/tree" "$work/rafs" "$work/sqfs" "$work/tmpfs"
+mkdir -p "$work/tree" "$work/rafs" "$work/rafs-fuse" "$work/sqfs" "$work/tmpfs"
 for i in 1 2; do head -c $((size_mb / 2))M /dev/urandom | base64 -w 100 | head -c $((size_mb / 2 * 1024 * 1024)) > "$work/tree/file$i" || true; done
 deploy/scripts/make-oci-layout.sh "$work/tree" "$work/oci" v1 >/dev/null
 port=$(( 20000 + RANDOM % 20000 ))
@@ -32,7 +33,12 @@ $p2pdist image convert "oci:$work/oci:v1" "127.0.0.1:$port/fio:rafs" --plain-htt
 $p2pdist peer --data-dir "$work/peer" >"$work/peer.log" 2>&1 & peer_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/peer/peer.sock" ] && break; sleep 0.1; done
 $p2pdist mount "127.0.0.1:$port/fio:rafs" "$work/rafs" --data-dir "$work/peer" --plain-http >/dev/null
-cat "$work/rafs"/file* > /dev/null   # fill the chunk cache
+cat "$work/rafs"/file* > /dev/null   # fill the chunk cache; later opens use passthrough
+# The same image on a second peer with passthrough off: every read goes through the daemon.
+P2PDIST_PASSTHROUGH=false $p2pdist peer --data-dir "$work/peer2" >"$work/peer2.log" 2>&1 & peer2_pid=$!
+for _ in $(seq 1 100); do [ -S "$work/peer2/peer.sock" ] && break; sleep 0.1; done
+$p2pdist mount "127.0.0.1:$port/fio:rafs" "$work/rafs-fuse" --data-dir "$work/peer2" --plain-http >/dev/null
+cat "$work/rafs-fuse"/file* > /dev/null
 mksquashfs "$work/tree" "$work/tree.sqfs" -comp zstd -noappend -quiet >/dev/null
 squashfuse "$work/tree.sqfs" "$work/sqfs"
 mount -t tmpfs -o size=$((size_mb * 2))m tmpfs "$work/tmpfs" && cp "$work/tree"/file* "$work/tmpfs/"
@@ -46,7 +52,9 @@ echo "## FUSE read throughput, fully cached image ($(date -u +%F), $(nproc) core
 echo
 echo "| file system | random 4 KiB reads/s (buffered) | sequential 1 MiB MB/s (buffered) | random 4 KiB reads/s (O_DIRECT: every read reaches the file system) |"
 echo "|---|---|---|---|"
-for fs in rafs sqfs tmpfs; do
+# rafs: p2pdist with passthrough (fully cached files are read by the kernel from a backing file);
+# rafs-fuse: p2pdist with passthrough off (every page-cache miss is a FUSE READ to the daemon).
+for fs in rafs rafs-fuse sqfs tmpfs; do
   rand=$(job "$work/$fs" randread 4k); seq=$(job "$work/$fs" read 1m); direct=$(job "$work/$fs" randread 4k 1 || true)
   riops=$(echo "$rand" | sed -E 's/.*"iops":([0-9.]+).*/\1/'); sbw=$(echo "$seq" | sed -E 's/.*"bw":([0-9]+).*/\1/')
   diops=$(echo "$direct" | sed -nE 's/.*"iops":([0-9.]+).*/\1/p'); diops=${diops:-0}
