@@ -105,7 +105,7 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
             action(bootstrap.GetChunkRef(i).ChunkIndex);
     }
 
-    public int Read(ulong node, ulong offset, Span<byte> destination, CancellationToken cancellationToken)
+    public int Read(ulong node, ulong offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
         if (!Exists(node))
             return -Errno.ENOENT;
@@ -115,14 +115,15 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         if (offset >= inode.Size)
             return 0;
         int length = (int)Math.Min((ulong)destination.Length, inode.Size - offset);
-        // The fetch is asynchronous; the worker thread waits for it within the read deadline.
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        // The fetch is asynchronous; the worker thread waits for it within the read deadline. A cache hit
+        // completes synchronously and writes straight into the reply buffer.
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(ReadTimeout);
-            ReadAsync((uint)node, offset, buffer.AsMemory(0, length), deadline.Token).AsTask().GetAwaiter().GetResult();
-            buffer.AsSpan(0, length).CopyTo(destination);
+            var pending = ReadAsync((uint)node, offset, destination[..length], deadline.Token);
+            if (!pending.IsCompletedSuccessfully)
+                pending.AsTask().GetAwaiter().GetResult();
             Interlocked.Add(ref _bytesRead, length);
             return length;
         }
@@ -136,10 +137,6 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
             log.LogError("read of inode {Ino} bytes {Offset}+{Length} failed: {Reason}", node, offset, length,
                 e is OperationCanceledException ? $"no data within the {ReadTimeout.TotalSeconds:0.#} s read deadline" : e.Message);
             return -Errno.EIO;
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

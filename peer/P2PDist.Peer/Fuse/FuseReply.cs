@@ -21,6 +21,9 @@ internal sealed class FuseReply
     /// <summary>Space for a payload of up to <paramref name="size"/> bytes; call <see cref="Advance"/> with what was used.</summary>
     public Span<byte> Reserve(int size) => _buffer.AsSpan(Length, size);
 
+    /// <summary>The same space as <see cref="Reserve"/>, as Memory for asynchronous fills.</summary>
+    public Memory<byte> ReserveMemory(int size) => _buffer.AsMemory(Length, size);
+
     public void Advance(int count) => Length += count;
 
     public void U32(uint value)

@@ -182,7 +182,7 @@ internal sealed partial class FuseSession
         _inFlight[unique] = cancel;
         try
         {
-            int n = _fs.Read(node, offset, reply.Reserve(size), cancel.Token);
+            int n = _fs.Read(node, offset, reply.ReserveMemory(size), cancel.Token); // filled in place: no copy, no allocation
             if (n < 0)
                 return -n;
             reply.Advance(n);

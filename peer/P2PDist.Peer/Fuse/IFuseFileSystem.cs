@@ -23,7 +23,7 @@ internal interface IFuseFileSystem
     void Release(ulong node);
 
     /// <summary>Reads into <paramref name="destination"/>; returns bytes read or a negative errno. May block on a fetch; honours the token.</summary>
-    int Read(ulong node, ulong offset, Span<byte> destination, CancellationToken cancellationToken);
+    int Read(ulong node, ulong offset, Memory<byte> destination, CancellationToken cancellationToken);
 
     /// <summary>Directory entries from <paramref name="index"/> on ("." and ".." first); the callback returns false when the reply is full.</summary>
     int ReadDirectory(ulong node, ulong index, DirectoryEntrySink emit);

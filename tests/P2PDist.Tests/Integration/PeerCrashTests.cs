@@ -4,6 +4,7 @@ using P2PDist.Tests.Fixtures;
 namespace P2PDist.Tests.Integration;
 
 /// <summary>kill -9 in the middle of fetching: after a restart the cache holds only whole, correct chunks.</summary>
+[Collection(LoopbackShapingCollection.Name)]
 public sealed class PeerCrashTests
 {
     [Fact]
@@ -15,11 +16,7 @@ public sealed class PeerCrashTests
         await P2PDistCli.RunOkAsync("image", "convert", source, $"{server.Host}/crash:rafs", "--plain-http");
 
         // Slow the registry's egress (tc on loopback, this registry's port only) so the kill lands mid-transfer.
-        await ProcessRunner.RunCheckedAsync("tc", "qdisc", "replace", "dev", "lo", "root", "handle", "1:", "htb", "default", "99");
-        await ProcessRunner.RunCheckedAsync("tc", "class", "replace", "dev", "lo", "parent", "1:", "classid", "1:7", "htb", "rate", "80mbit");
-        await ProcessRunner.RunCheckedAsync("tc", "filter", "add", "dev", "lo", "protocol", "ip", "parent", "1:", "prio", "1", "u32",
-            "match", "ip", "sport", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "0xffff", "flowid", "1:7");
-        try
+        await using (await LoopbackShaping.LimitAsync(server.Port, "80mbit"))
         {
             await using var peer = await PeerProcess.StartAsync(null, "--prefetch-all");
             string mountPoint = await peer.MountAsync($"{server.Host}/crash:rafs");
@@ -34,10 +31,6 @@ public sealed class PeerCrashTests
             for (int i = 0; i < 300 && !File.Exists(Path.Combine(mountPoint, "data.bin")); i++)
                 await Task.Delay(100);
             Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "data.bin")));
-        }
-        finally
-        {
-            await ProcessRunner.RunAsync("tc", ["qdisc", "del", "dev", "lo", "root"]);
         }
     }
 
