@@ -38,6 +38,30 @@ public sealed class PeerMountTests(RegistryFixture registry)
     }
 
     [Fact]
+    public async Task DirectoryOf20000Files_MountedTree_EqualsSourceUnpack()
+    {
+        var image = SampleImages.ManyFiles(20_000);
+        string target = await ConvertAsync(image, "mount-many");
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        TreeSnapshot.AssertEqual(await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync()), await TreeSnapshot.CaptureAsync(mountPoint));
+    }
+
+    [Fact]
+    public async Task SigtermUnmountsEverything_AndARestartMountsItAgain()
+    {
+        string target = await ConvertAsync(new TestImage().Layer(w => w.File("hello", "world"u8.ToArray())), "mount-sigterm");
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        await peer.StopAsync();
+        Assert.DoesNotContain(mountPoint, await File.ReadAllTextAsync("/proc/self/mountinfo"));
+        await peer.RestartAsync();
+        for (int i = 0; i < 100 && !File.Exists(Path.Combine(mountPoint, "hello")); i++)
+            await Task.Delay(100);
+        Assert.Equal("world", await File.ReadAllTextAsync(Path.Combine(mountPoint, "hello")));
+    }
+
+    [Fact]
     public async Task DebianImage_ChrootRunsProgramsFromTheMount()
     {
         string tarball = Environment.GetEnvironmentVariable("P2PDIST_DEBIAN_ROOTFS") ?? "";
@@ -45,6 +69,8 @@ public sealed class PeerMountTests(RegistryFixture registry)
         string target = await ConvertAsync(new TestImage().RawLayer(await File.ReadAllBytesAsync(tarball)), "mount-debian");
         await using var peer = await PeerProcess.StartAsync();
         string mountPoint = await peer.MountAsync(target);
+        var image = new TestImage().RawLayer(await File.ReadAllBytesAsync(tarball));
+        TreeSnapshot.AssertEqual(await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync()), await TreeSnapshot.CaptureAsync(mountPoint));
         var run = await ProcessRunner.RunAsync("chroot", [mountPoint, "/usr/bin/perl", "-e", "print 6*7, qq(\\n); open(my $f, '<', '/etc/debian_version') or die; print <$f>"], TimeSpan.FromMinutes(2));
         Assert.True(run.ExitCode == 0, run.Output);
         Assert.StartsWith("42\n12.", run.Stdout);
@@ -96,7 +122,8 @@ public sealed class PeerMountTests(RegistryFixture registry)
     [Fact]
     public async Task BadMounts_FailClearlyAndLeaveNoMount()
     {
-        string target = await ConvertAsync(new TestImage().Layer(w => w.File("f", "x"u8.ToArray())), "mount-bad");
+        // Content of its own: blobs are shared by digest across the registry, and this test corrupts its bootstrap.
+        string target = await ConvertAsync(new TestImage().Layer(w => w.File("f", "only in mount-bad"u8.ToArray())), "mount-bad");
         string plain = await new TestImage().Layer(w => w.File("f", "x"u8.ToArray())).PushAsync(registry.Host, "mount-plain", "v1");
         await using var peer = await PeerProcess.StartAsync();
         string empty = TestPaths.NewDirectory("mnt");
@@ -117,6 +144,16 @@ public sealed class PeerMountTests(RegistryFixture registry)
         var busy = await peer.CliAsync("mount", target, mounted, "--plain-http");
         Assert.NotEqual(0, busy.ExitCode);
         Assert.Contains("already", busy.Stderr);
+
+        // A bootstrap that does not match its digest (swapped in the registry's storage) is refused at mount.
+        var inspect = await P2PDistCli.RunOkAsync("image", "inspect", target, "--plain-http");
+        string manifest = inspect.Stdout.Split('\n').First(l => l.StartsWith("manifest: ", StringComparison.Ordinal))["manifest: ".Length..];
+        string manifestJson = await File.ReadAllTextAsync(registry.Server.BlobDataPath(manifest));
+        string bootstrapDigest = Regex.Match(manifestJson, @"""digest"":""(sha256:[0-9a-f]{64})"",""size"":\d+,""annotations"":\{""io\.p2pdist\.rafs\.version""").Groups[1].Value;
+        BadInputTests.FlipByte(registry.Server.BlobDataPath(bootstrapDigest), 300);
+        var corrupt = await peer.CliAsync("mount", target, empty, "--plain-http");
+        Assert.NotEqual(0, corrupt.ExitCode);
+        Assert.Contains("digest mismatch", corrupt.Stderr);
 
         Assert.DoesNotContain(empty, await File.ReadAllTextAsync("/proc/self/mountinfo"));
     }

@@ -33,6 +33,24 @@ public sealed class RegistryAuthTests
     }
 
     [Fact]
+    public async Task Mount_WithRightAndWrongCredentials()
+    {
+        await using var server = await RegistryServer.StartAsync(RegistryAuth.Token);
+        string source = await new TestImage().Layer(w => w.File("secret", "data"u8.ToArray())).PushAsync(server.Host, "secured", "v1", Credentials);
+        await P2PDistCli.RunOkAsync("image", "convert", source, $"{server.Host}/secured:rafs", "--plain-http", "--username", RegistryServer.User, "--password", RegistryServer.Password);
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = TestPaths.NewDirectory("mnt");
+        var wrong = await peer.CliAsync("mount", $"{server.Host}/secured:rafs", mountPoint, "--plain-http", "--username", RegistryServer.User, "--password", "wrong");
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("rejected the credentials", wrong.Stderr);
+        Assert.DoesNotContain(mountPoint, await File.ReadAllTextAsync("/proc/self/mountinfo"));
+        var right = await peer.CliAsync("mount", $"{server.Host}/secured:rafs", mountPoint, "--plain-http", "--username", RegistryServer.User, "--password", RegistryServer.Password);
+        Assert.True(right.ExitCode == 0, right.Output);
+        Assert.Equal("data", await File.ReadAllTextAsync(Path.Combine(mountPoint, "secret"))); // chunk fetches carry the token too
+        await peer.CliAsync("umount", mountPoint);
+    }
+
+    [Fact]
     public async Task Convert_WithoutCredentials_SaysTheyAreNeeded()
     {
         await using var server = await RegistryServer.StartAsync(RegistryAuth.Basic);
