@@ -30,6 +30,10 @@ public static class ManifestResolver
         return new ResolvedImage(manifest, fetched);
     }
 
+    /// <summary>A single-platform manifest already at hand (a local copy pinned by digest).</summary>
+    public static ResolvedImage FromBytes(FetchedManifest fetched, ImageReference reference) =>
+        new(Parse<ImageManifest>(fetched, reference), fetched);
+
     private static bool LooksLikeIndex(byte[] bytes)
     {
         using var document = JsonDocument.Parse(bytes);

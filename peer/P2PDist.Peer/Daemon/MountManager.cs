@@ -54,6 +54,7 @@ public sealed class MountManager : IAsyncDisposable
             if (MountTable.IsMountPoint(mountPoint))
                 throw new P2PDistException($"mount point {mountPoint} is busy: something is already mounted there");
             var mount = await OpenAsync(request, cancellationToken).ConfigureAwait(false);
+            mount = mount with { Request = request with { ManifestDigest = mount.Image.Image.Raw.Digest } };
             _mounts[mountPoint] = mount;
             SaveState();
             _log.LogInformation("mounted {Reference} ({Digest}) at {MountPoint}", request.Reference, mount.Image.Image.Raw.Digest, mountPoint);
@@ -79,7 +80,11 @@ public sealed class MountManager : IAsyncDisposable
         RafsImage? image = null;
         try
         {
-            image = await RafsImage.OpenAsync(store, request.Platform, _options.ImagesDir, cancellationToken).ConfigureAwait(false);
+            // The manifest and bootstrap are kept per manifest digest, so a restart remounts without the registry.
+            string? keep = request.ManifestDigest is { } pinned ? Path.Combine(_options.ImagesDir, pinned.Replace(':', '-')) : null;
+            image = await RafsImage.OpenAsync(store, request.Platform, _options.ImagesDir, request.ManifestDigest, keep, cancellationToken).ConfigureAwait(false);
+            if (keep is null)
+                KeepLocalCopy(image);
             var source = new RegistryChunkSource(store);
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
             var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message));
@@ -118,6 +123,27 @@ public sealed class MountManager : IAsyncDisposable
         finally
         {
             _lock.Release();
+        }
+    }
+
+    /// <summary>Copies a freshly fetched image's manifest and bootstrap to where a remount looks for them.</summary>
+    private void KeepLocalCopy(RafsImage image)
+    {
+        string directory = Path.Combine(_options.ImagesDir, image.Image.Raw.Digest.Replace(':', '-'));
+        try
+        {
+            Directory.CreateDirectory(directory);
+            File.WriteAllBytes(Path.Combine(directory, "manifest.json"), image.Image.Raw.Bytes);
+            string bootstrap = Path.Combine(directory, "bootstrap");
+            if (!File.Exists(bootstrap))
+            {
+                File.Copy(image.BootstrapPath, bootstrap + ".partial", overwrite: true);
+                File.Move(bootstrap + ".partial", bootstrap, overwrite: true);
+            }
+        }
+        catch (IOException e)
+        {
+            _log.LogWarning("could not keep a local copy of {Digest} for remounts: {Reason}", image.Image.Raw.Digest, e.Message);
         }
     }
 

@@ -10,6 +10,9 @@ public sealed record MountRequest
     public string? Password { get; init; }
     public string? CaCertificateFile { get; init; }
     public string Platform { get; init; } = "linux/amd64";
+
+    /// <summary>Set by the daemon at the first mount: a remount uses exactly this manifest, wherever the tag has moved.</summary>
+    public string? ManifestDigest { get; init; }
 }
 
 /// <summary>One mount as `p2pdist mounts` shows it.</summary>

@@ -10,6 +10,7 @@ namespace P2PDist.Conversion.Images;
 public sealed class RafsImage : IDisposable
 {
     private readonly string _scratch;
+    private bool _deleteScratch = true;
 
     private RafsImage(IImageStore store, ResolvedImage image, RafsBootstrap bootstrap, Dictionary<string, Descriptor> blobLayers, string scratch)
     {
@@ -25,19 +26,40 @@ public sealed class RafsImage : IDisposable
     public RafsBootstrap Bootstrap { get; }
     public IReadOnlyDictionary<string, Descriptor> BlobLayers { get; }
 
-    public static async Task<RafsImage> OpenAsync(IImageStore store, string platform, string workDirectory, CancellationToken cancellationToken)
+    /// <summary>The verified bootstrap file on disk.</summary>
+    public string BootstrapPath => Path.Combine(_scratch, "bootstrap");
+
+    public static Task<RafsImage> OpenAsync(IImageStore store, string platform, string workDirectory, CancellationToken cancellationToken) =>
+        OpenAsync(store, platform, workDirectory, pinnedDigest: null, keepDirectory: null, cancellationToken);
+
+    /// <summary>
+    /// Opens the image. With <paramref name="pinnedDigest"/>, exactly that manifest is used, whatever its tag
+    /// points at now; with <paramref name="keepDirectory"/>, manifest and bootstrap are kept there and reused
+    /// next time, so an image can be opened again without the registry (a peer remounting after a restart).
+    /// </summary>
+    public static async Task<RafsImage> OpenAsync(IImageStore store, string platform, string workDirectory, string? pinnedDigest,
+        string? keepDirectory, CancellationToken cancellationToken)
     {
-        var image = await ManifestResolver.ResolveAsync(store, platform, cancellationToken).ConfigureAwait(false);
+        var image = await ResolveAsync(store, platform, pinnedDigest, keepDirectory, cancellationToken).ConfigureAwait(false);
         var bootstrapLayers = image.Manifest.Layers.Where(l => l.MediaType == MediaTypes.RafsBootstrap).ToList();
         if (bootstrapLayers.Count != 1)
             throw new P2PDistException($"{store.Reference}: not a Rafs image (manifest {image.Raw.Digest} has {bootstrapLayers.Count} layers of type {MediaTypes.RafsBootstrap}, expected 1)");
-        var scratch = ScratchDirectory.Create(workDirectory, "p2pdist-image-").FullName;
+        var scratch = keepDirectory is null
+            ? ScratchDirectory.Create(workDirectory, "p2pdist-image-").FullName
+            : Directory.CreateDirectory(keepDirectory).FullName;
         try
         {
             string path = Path.Combine(scratch, "bootstrap");
-            await using (var source = await store.OpenBlobAsync(bootstrapLayers[0], cancellationToken).ConfigureAwait(false))
-            await using (var target = File.Create(path))
-                await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+            if (!await MatchesAsync(path, bootstrapLayers[0].Digest, cancellationToken).ConfigureAwait(false))
+            {
+                string partial = path + ".partial";
+                await using (var source = await store.OpenBlobAsync(bootstrapLayers[0], cancellationToken).ConfigureAwait(false))
+                await using (var target = File.Create(partial))
+                    await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+                File.Move(partial, path, overwrite: true);
+            }
+            if (keepDirectory is not null)
+                await File.WriteAllBytesAsync(Path.Combine(scratch, "manifest.json"), image.Raw.Bytes, cancellationToken).ConfigureAwait(false);
             var bootstrap = RafsBootstrap.Open(path);
             try
             {
@@ -50,7 +72,7 @@ public sealed class RafsImage : IDisposable
                     if ((ulong)layer.Size != blob.Size)
                         throw new P2PDistException($"{store.Reference}: blob {blob.Digest} is {layer.Size} bytes in the manifest, {blob.Size} in the bootstrap");
                 }
-                return new RafsImage(store, image, bootstrap, layers, scratch);
+                return new RafsImage(store, image, bootstrap, layers, scratch) { _deleteScratch = keepDirectory is null };
             }
             catch
             {
@@ -60,9 +82,34 @@ public sealed class RafsImage : IDisposable
         }
         catch
         {
-            Directory.Delete(scratch, recursive: true);
+            if (keepDirectory is null)
+                Directory.Delete(scratch, recursive: true);
             throw;
         }
+    }
+
+    private static async Task<ResolvedImage> ResolveAsync(IImageStore store, string platform, string? pinnedDigest, string? keepDirectory, CancellationToken cancellationToken)
+    {
+        if (pinnedDigest is null)
+            return await ManifestResolver.ResolveAsync(store, platform, cancellationToken).ConfigureAwait(false);
+        string local = keepDirectory is null ? "" : Path.Combine(keepDirectory, "manifest.json");
+        if (File.Exists(local))
+        {
+            byte[] bytes = await File.ReadAllBytesAsync(local, cancellationToken).ConfigureAwait(false);
+            if (OciDigest.Sha256(bytes) == pinnedDigest)
+                return ManifestResolver.FromBytes(new FetchedManifest(bytes, MediaTypes.OciManifest, pinnedDigest), store.Reference);
+        }
+        var fetched = await store.GetManifestAsync(pinnedDigest, cancellationToken).ConfigureAwait(false);
+        return ManifestResolver.FromBytes(fetched, store.Reference);
+    }
+
+    /// <summary>Whether a kept file is whole and is the blob the manifest names (its SHA-256 digest).</summary>
+    private static async Task<bool> MatchesAsync(string path, string digest, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+            return false;
+        await using var file = File.OpenRead(path);
+        return "sha256:" + Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(file, cancellationToken).ConfigureAwait(false)) == digest;
     }
 
     /// <summary>Downloads a blob whole into the scratch folder, checking its digest; returns its path.</summary>
@@ -102,6 +149,8 @@ public sealed class RafsImage : IDisposable
     public void Dispose()
     {
         Bootstrap.Dispose();
+        if (!_deleteScratch)
+            return;
         try
         {
             Directory.Delete(_scratch, recursive: true);
