@@ -137,6 +137,15 @@ public sealed class TestImage
 
     public List<string> LayerDigests { get; } = [];
 
+    /// <summary>Pushes the image as REPO:v1 and converts it with the real CLI to REPO:rafs; returns the Rafs reference.</summary>
+    public async Task<string> PushAndConvertAsync(string host, string repository)
+    {
+        string source = await PushAsync(host, repository, "v1");
+        string target = $"{host}/{repository}:rafs";
+        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http");
+        return target;
+    }
+
     public byte[] ConfigBytes { get; private set; } = [];
 
     /// <summary>The reference unpack: GNU tar extracts each layer in order; whiteouts are applied before each layer as OCI says.</summary>

@@ -6,13 +6,7 @@ namespace P2PDist.Tests.Integration;
 /// <summary>Faults under a mounted image: registry outage, a corrupt blob, the daemon killed with kill -9.</summary>
 public sealed class PeerFaultTests
 {
-    private static async Task<string> ConvertAsync(RegistryServer server, TestImage image, string repository)
-    {
-        string source = await image.PushAsync(server.Host, repository, "v1");
-        string target = $"{server.Host}/{repository}:rafs";
-        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http");
-        return target;
-    }
+    private static Task<string> ConvertAsync(RegistryServer server, TestImage image, string repository) => image.PushAndConvertAsync(server.Host, repository);
 
     [Fact]
     public async Task RegistryDown_ReadFailsWithEioWithinTheDeadline_ThenSucceedsWhenItReturns()

@@ -7,13 +7,7 @@ namespace P2PDist.Tests.Integration;
 [Collection(RegistryCollection.Name)]
 public sealed class PeerMountTests(RegistryFixture registry)
 {
-    private async Task<string> ConvertAsync(TestImage image, string repository)
-    {
-        string source = await image.PushAsync(registry.Host, repository, "v1");
-        string target = $"{registry.Host}/{repository}:rafs";
-        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http");
-        return target;
-    }
+    private Task<string> ConvertAsync(TestImage image, string repository) => image.PushAndConvertAsync(registry.Host, repository);
 
     [Fact]
     public async Task RichImage_MountedTree_EqualsSourceUnpack()
