@@ -18,12 +18,30 @@ internal static class PeerCommands
             command.Options.Add(Config);
         }
 
-        public PeerOptions Read(ParseResult parse, double? readTimeout = null, bool? prefetchAll = null, long? cacheQuota = null) =>
+        public PeerOptions Read(ParseResult parse, double? readTimeout = null, bool? prefetchAll = null, long? cacheQuota = null,
+            string? supernode = null, string? listen = null) =>
             PeerOptions.Load(parse.GetValue(Config), Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout, prefetchAll, cacheQuota);
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout, prefetchAll, cacheQuota, supernode, listen);
     }
 
-    public static IEnumerable<Command> Create() => [Peer(), Mount(), Umount(), Mounts()];
+    public static IEnumerable<Command> Create() => [Peer(), Mount(), Umount(), Mounts(), Supernode()];
+
+    private static Command Supernode()
+    {
+        var listen = new Option<string>("--listen") { Description = "ADDRESS:PORT to serve the scheduler's gRPC API on (HTTP/2)", DefaultValueFactory = _ => "127.0.0.1:7700" };
+        var command = new Command("supernode", "Run the cluster's scheduler: which peer holds which chunk, ranked holders for a requester") { listen };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            });
+            return await P2PDist.Supernode.SupernodeHost.RunAsync(parse.GetValue(listen)!, stop.Token);
+        });
+        return command;
+    }
 
     private static Command Peer()
     {
@@ -31,12 +49,15 @@ internal static class PeerCommands
         var readTimeout = new Option<double?>("--read-timeout") { Description = "Seconds a read may wait for its chunks before failing with EIO (default 30; env P2PDIST_READ_TIMEOUT_SECONDS)" };
         var prefetchAll = new Option<bool?>("--prefetch-all") { Description = "After the image's prefetch table, fetch the rest of each mounted image in the background (env P2PDIST_PREFETCH_ALL)" };
         var cacheQuota = new Option<string?>("--cache-quota") { Description = "Chunk cache size limit, e.g. 500M or 20G; least recently used chunks of closed files are evicted past it (default 20G; env P2PDIST_CACHE_QUOTA_BYTES)" };
-        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout, prefetchAll, cacheQuota };
+        var supernode = new Option<string?>("--supernode") { Description = "The cluster's supernode, ADDRESS:PORT (env P2PDIST_SUPERNODE); needs --listen" };
+        var listen = new Option<string?>("--listen") { Description = "ADDRESS:PORT where this peer serves chunks to other peers; also the source address of its peer connections (env P2PDIST_LISTEN)" };
+        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout, prefetchAll, cacheQuota, supernode, listen };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = flags.Read(parse, parse.GetValue(readTimeout), parse.GetValue(prefetchAll),
-                parse.GetValue(cacheQuota) is { } quota ? SizeParser.ParseLong(quota, "--cache-quota") : null);
+                parse.GetValue(cacheQuota) is { } quota ? SizeParser.ParseLong(quota, "--cache-quota") : null,
+                parse.GetValue(supernode), parse.GetValue(listen));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
@@ -109,11 +130,11 @@ internal static class PeerCommands
         {
             using var client = new PeerApiClient(flags.Read(parse).SocketPath, TimeSpan.FromSeconds(30));
             var mounts = await client.ListAsync(cancellationToken);
-            Console.WriteLine($"{"MOUNTPOINT",-40} {"IMAGE",-40} {"READ",14} {"FETCHED",14} {"IMAGE SIZE",14} {"HIT RATIO",9} {"ERRORS",6} {"PASSTHROUGH",11}");
+            Console.WriteLine($"{"MOUNTPOINT",-40} {"IMAGE",-40} {"READ",14} {"FETCHED",14} {"IMAGE SIZE",14} {"HIT RATIO",9} {"ERRORS",6} {"PASSTHROUGH",11} {"FROM PEERS",14}");
             foreach (var m in mounts)
             {
                 double ratio = m.CacheHits + m.CacheMisses == 0 ? 0 : (double)m.CacheHits / (m.CacheHits + m.CacheMisses);
-                Console.WriteLine($"{m.MountPoint,-40} {m.Reference,-40} {m.BytesRead,14:N0} {m.BytesFetched,14:N0} {m.ImageBytes,14:N0} {ratio,9:P1} {m.ReadErrors + m.DigestFailures,6} {m.PassthroughOpens,11}");
+                Console.WriteLine($"{m.MountPoint,-40} {m.Reference,-40} {m.BytesRead,14:N0} {m.BytesFetched,14:N0} {m.ImageBytes,14:N0} {ratio,9:P1} {m.ReadErrors + m.DigestFailures,6} {m.PassthroughOpens,11} {m.BytesFromPeers,14:N0}");
             }
             return 0;
         });

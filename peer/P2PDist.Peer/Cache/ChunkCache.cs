@@ -65,6 +65,15 @@ public sealed class ChunkCache
     public long WriteFailures => Interlocked.Read(ref _writeFailures);
     private long _hits, _misses, _writeFailures;
 
+    /// <summary>The path for a chunk file name as peers ask for it ("blake3-HEX"), or null if the name is malformed.</summary>
+    public string? PathOfName(string name)
+    {
+        var parts = name.Split('-');
+        if (parts.Length != 2 || parts[0] is not ("blake3" or "sha256") || parts[1].Length != 64 || !parts[1].All(Uri.IsHexDigit) || parts[1] != parts[1].ToLowerInvariant())
+            return null;
+        return Path.Combine(_chunks, parts[1][..2], name);
+    }
+
     private string PathOf(ChunkDigest digest)
     {
         string hex = Convert.ToHexStringLower(digest.Bytes);

@@ -6,6 +6,7 @@ using P2PDist.Peer.Cache;
 using P2PDist.Peer.Fetch;
 using P2PDist.Peer.FileSystem;
 using P2PDist.Peer.Fuse;
+using P2PDist.Peer.P2P;
 using P2PDist.Rafs;
 
 namespace P2PDist.Peer.Daemon;
@@ -26,10 +27,13 @@ public sealed class MountManager : IAsyncDisposable
     private readonly Dictionary<string, ActiveMount> _mounts = new(StringComparer.Ordinal);
 
     private sealed record ActiveMount(MountRequest Request, RafsImage Image, IImageStore Store, RegistryChunkSource Source,
-        ChunkProvider Provider, RafsFileSystem FileSystem, FuseSession Session, Prefetcher Prefetch, long ImageBytes);
+        ChunkProvider Provider, RafsFileSystem FileSystem, FuseSession Session, Prefetcher Prefetch, MountPeerLink? Peers, long ImageBytes);
 
-    public MountManager(PeerOptions options, ILoggerFactory loggers)
+    private readonly PeerNetwork? _network;
+
+    public MountManager(PeerOptions options, ILoggerFactory loggers, PeerNetwork? network = null)
     {
+        _network = network;
         _options = options;
         _loggers = loggers;
         _log = loggers.CreateLogger("p2pdist.peer.mounts");
@@ -87,7 +91,8 @@ public sealed class MountManager : IAsyncDisposable
                 KeepLocalCopy(image);
             var source = new RegistryChunkSource(store);
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
-            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message));
+            var peers = _network is null ? null : new MountPeerLink(image.Bootstrap, _network);
+            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers);
             var fs = new RafsFileSystem(image.Bootstrap, provider, _options.Passthrough ? _materializer : null,
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
             var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough, _loggers.CreateLogger("p2pdist.peer.fuse"));
@@ -96,7 +101,7 @@ public sealed class MountManager : IAsyncDisposable
             for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
                 imageBytes += image.Bootstrap.GetChunk(c).CompressedSize;
             var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _loggers.CreateLogger("p2pdist.peer.prefetch"));
-            return new ActiveMount(request, image, store, source, provider, fs, session, prefetch, imageBytes);
+            return new ActiveMount(request, image, store, source, provider, fs, session, prefetch, peers, imageBytes);
         }
         catch
         {
@@ -191,7 +196,7 @@ public sealed class MountManager : IAsyncDisposable
 
     private MountInfo Describe(ActiveMount m) => new(
         m.Request.MountPoint, m.Request.Reference, m.Image.Image.Raw.Digest, m.ImageBytes, m.FileSystem.BytesRead,
-        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens);
+        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens, m.Peers?.BytesFromPeers ?? 0);
 
     /// <summary>Mounts again what the state file lists, first clearing stale mounts a killed daemon left.</summary>
     public async Task RestoreAsync(CancellationToken cancellationToken)

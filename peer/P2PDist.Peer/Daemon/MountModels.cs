@@ -27,6 +27,7 @@ public sealed record MountInfo(
     long CacheMisses,
     long ReadErrors,
     long DigestFailures,
-    long PassthroughOpens);
+    long PassthroughOpens,
+    long BytesFromPeers);
 
 public sealed record ApiError(string Error);

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using P2PDist.Oci;
+using P2PDist.Peer.P2P;
 using P2PDist.Rafs;
 
 namespace P2PDist.Peer.Daemon;
@@ -28,13 +29,25 @@ public static class PeerDaemon
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.SocketPath));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ListenUnixSocket(options.SocketPath);
+            if (options.Listen is not null)
+                k.Listen(System.Net.IPEndPoint.Parse(options.Listen)); // the chunk server for other peers
+        });
         await using var app = builder.Build();
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("p2pdist.peer");
-        await using var mounts = new MountManager(options, loggers);
+        using var network = options.Supernode is null ? null
+            : new PeerNetwork(PeerIdentity.Load(options.DataDir), options.Listen!, options.Supernode, TimeSpan.FromSeconds(5), loggers.CreateLogger("p2pdist.peer.swarm"));
+        await using var mounts = new MountManager(options, loggers, network);
 
         app.MapGet("/v1/health", () => Results.Ok(new { status = "ok" }));
+        // Chunk server: only chunks in the cache, which holds verified chunks only. The receiver verifies again.
+        app.MapGet("/v1/chunks/{name}", (string name) =>
+            mounts.Cache.PathOfName(name) is { } path && File.Exists(path)
+                ? Results.File(path, "application/octet-stream")
+                : Results.NotFound());
         app.MapGet("/v1/mounts", () => Results.Ok(mounts.List()));
         app.MapPost("/v1/mounts", async (MountRequest request, CancellationToken cancellationToken) =>
         {
@@ -56,6 +69,8 @@ public static class PeerDaemon
         await app.StartAsync(stop);
         File.SetUnixFileMode(options.SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         log.LogInformation("peer running: data dir {DataDir}, API on {Socket}", options.DataDir, options.SocketPath);
+        if (network is not null)
+            await network.RegisterAsync(stop);
         await mounts.RestoreAsync(stop);
         try
         {

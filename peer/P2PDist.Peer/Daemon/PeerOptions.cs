@@ -29,6 +29,12 @@ public sealed record PeerOptions
     /// <summary>Serve fully cached files through FUSE passthrough (the kernel reads a plain copy; no daemon round trip).</summary>
     public bool Passthrough { get; init; } = true;
 
+    /// <summary>The supernode (ADDRESS:PORT); without it the peer fetches from the origin only.</summary>
+    public string? Supernode { get; init; }
+
+    /// <summary>Where this peer serves chunks to others (ADDRESS:PORT); also the source address of its connections to peers.</summary>
+    public string? Listen { get; init; }
+
     public string FilesDir => Path.Combine(DataDir, "cache", "files");
 
     public string SocketPath => Path.Combine(DataDir, "peer.sock");
@@ -36,7 +42,7 @@ public sealed record PeerOptions
     public string ImagesDir => Path.Combine(DataDir, "images");
     public string StatePath => Path.Combine(DataDir, "mounts.json");
 
-    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag, bool? prefetchAllFlag = null, long? cacheQuotaFlag = null)
+    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag, bool? prefetchAllFlag = null, long? cacheQuotaFlag = null, string? supernodeFlag = null, string? listenFlag = null)
     {
         var options = new PeerOptions();
         if (configFile is not null)
@@ -70,6 +76,14 @@ public sealed record PeerOptions
             options = options with { CacheQuotaBytes = quotaBytes };
         if (cacheQuotaFlag is { } quotaFlag)
             options = options with { CacheQuotaBytes = quotaFlag };
+        if (environment.TryGetValue("P2PDIST_SUPERNODE", out var supernode) && !string.IsNullOrEmpty(supernode))
+            options = options with { Supernode = supernode };
+        if (environment.TryGetValue("P2PDIST_LISTEN", out var listen) && !string.IsNullOrEmpty(listen))
+            options = options with { Listen = listen };
+        if (supernodeFlag is not null)
+            options = options with { Supernode = supernodeFlag };
+        if (listenFlag is not null)
+            options = options with { Listen = listenFlag };
         if (prefetchAllFlag is { } prefetchAllValue)
             options = options with { PrefetchAll = prefetchAllValue };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
@@ -81,6 +95,10 @@ public sealed record PeerOptions
     {
         if (ReadTimeoutSeconds is <= 0 or > 3600)
             throw new P2PDistException($"read timeout {ReadTimeoutSeconds} s must be between 0 and 3600");
+        if ((Supernode is null) != (Listen is null))
+            throw new P2PDistException("--supernode and --listen go together: a peer in the swarm must also serve chunks");
+        if (Listen is not null && !System.Net.IPEndPoint.TryParse(Listen, out _))
+            throw new P2PDistException($"--listen '{Listen}' is not ADDRESS:PORT");
         if (CacheQuotaBytes < 0)
             throw new P2PDistException($"cache quota {CacheQuotaBytes} must not be negative");
         if (MergeBytes is < 0 or > 64 << 20)

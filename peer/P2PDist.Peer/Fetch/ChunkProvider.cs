@@ -11,7 +11,8 @@ namespace P2PDist.Peer.Fetch;
 /// <c>mergeBytes</c>. Concurrent readers of a chunk share one fetch. A chunk that fails verification is
 /// fetched once more on its own, then fails; wrong bytes never leave this class.
 /// </summary>
-public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log)
+public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log,
+    IPeerChunkSource? peers = null)
 {
     private readonly ConcurrentDictionary<ChunkDigest, Task<byte[]>> _inFlight = new();
     private long _digestFailures;
@@ -45,26 +46,53 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (_inFlight.TryGetValue(chunk.Digest, out var running))
             return running;
-        var run = PlanRun(chunkIndex);
-        var waiters = new List<(RafsChunk Chunk, TaskCompletionSource<byte[]> Done)>();
-        foreach (var member in run)
-        {
-            var done = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_inFlight.TryAdd(member.Digest, done.Task))
-                waiters.Add((member, done));
-            else if (member.Digest == chunk.Digest)
-                return _inFlight.TryGetValue(chunk.Digest, out var winner) ? winner : GetOrFetch(chunkIndex); // another reader won the race
-        }
-        _ = FetchRunAsync(waiters);
-        return waiters[0].Done.Task; // run[0] is the chunk asked for
+        var done = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_inFlight.TryAdd(chunk.Digest, done.Task))
+            return _inFlight.TryGetValue(chunk.Digest, out var winner) ? winner : GetOrFetch(chunkIndex); // another reader won the race
+        _ = FetchAsync(chunkIndex, chunk, done);
+        return done.Task;
+    }
 
+    /// <summary>Fetch order after the cache: peers (one chunk, verified), then the origin (a merged run).</summary>
+    private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done)
+    {
+        if (peers is not null)
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            byte[]? fromPeer = await peers.TryFetchAsync(chunkIndex, chunk, deadline.Token).ConfigureAwait(false);
+            if (fromPeer is not null)
+            {
+                var actual = ChunkDigest.Compute(chunk.Digest.Algorithm, fromPeer);
+                if (chunk.Digest.Matches(actual.Bytes))
+                {
+                    peers.Accepted(chunkIndex);
+                    cache.Store(chunk.Digest, fromPeer, log);
+                    peers.Stored(chunkIndex);
+                    _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Task<byte[]>>(chunk.Digest, done.Task));
+                    done.TrySetResult(fromPeer);
+                    return;
+                }
+                Interlocked.Increment(ref _digestFailures);
+                peers.Rejected(chunkIndex, new ChunkDigestMismatchException(chunk.Digest, actual, "a peer").Message);
+            }
+        }
+        var run = new List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> { (chunkIndex, chunk, done) };
+        foreach (uint memberIndex in PlanRun(chunkIndex).Skip(1))
+        {
+            var member = bootstrap.GetChunk(memberIndex);
+            var next = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!_inFlight.TryAdd(member.Digest, next.Task))
+                break; // keep the run contiguous
+            run.Add((memberIndex, member, next));
+        }
+        await FetchRunAsync(run).ConfigureAwait(false);
     }
 
     /// <summary>The chunk, then each following chunk that sits right after it in the same blob and is neither cached nor being fetched.</summary>
-    private List<RafsChunk> PlanRun(uint chunkIndex)
+    private List<uint> PlanRun(uint chunkIndex)
     {
         var first = bootstrap.GetChunk(chunkIndex);
-        var run = new List<RafsChunk> { first };
+        var run = new List<uint> { chunkIndex };
         long total = first.CompressedSize;
         ulong end = first.CompressedOffset + first.CompressedSize;
         for (uint next = chunkIndex + 1; next < bootstrap.ChunkCount; next++)
@@ -73,14 +101,14 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
             if (candidate.BlobIndex != first.BlobIndex || candidate.CompressedOffset != end || total + candidate.CompressedSize > mergeBytes
                 || _inFlight.ContainsKey(candidate.Digest) || cache.Contains(candidate.Digest))
                 break;
-            run.Add(candidate);
+            run.Add(next);
             total += candidate.CompressedSize;
             end += candidate.CompressedSize;
         }
         return run;
     }
 
-    private async Task FetchRunAsync(List<(RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run)
+    private async Task FetchRunAsync(List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run)
     {
         if (run.Count == 0)
             return;
@@ -99,7 +127,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         {
             failure = e;
         }
-        foreach (var (chunk, done) in run)
+        foreach (var (index, chunk, done) in run)
         {
             try
             {
@@ -108,6 +136,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                 int at = (int)(chunk.CompressedOffset - run[0].Chunk.CompressedOffset);
                 byte[] plain = await VerifiedAsync(blob, chunk, bytes!.AsMemory(at, (int)chunk.CompressedSize), deadline.Token).ConfigureAwait(false);
                 cache.Store(chunk.Digest, plain, log);
+                peers?.Stored(index);
                 done.TrySetResult(plain);
             }
             catch (Exception e)

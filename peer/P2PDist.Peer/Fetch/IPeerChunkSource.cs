@@ -1,0 +1,19 @@
+using P2PDist.Rafs;
+
+namespace P2PDist.Peer.Fetch;
+
+/// <summary>The swarm as the chunk provider sees it: other peers to ask first, and a place to say what we now hold.</summary>
+public interface IPeerChunkSource
+{
+    /// <summary>The chunk's uncompressed bytes from a peer (unverified: the provider checks them), or null.</summary>
+    Task<byte[]?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
+
+    /// <summary>Called when a peer's bytes passed verification.</summary>
+    void Accepted(uint chunkIndex);
+
+    /// <summary>Called once a chunk is verified and cached, so it can be announced at once.</summary>
+    void Stored(uint chunkIndex);
+
+    /// <summary>Called when a peer's bytes failed verification.</summary>
+    void Rejected(uint chunkIndex, string reason);
+}

@@ -1,0 +1,25 @@
+using P2PDist.Peer.Fetch;
+using P2PDist.Rafs;
+
+namespace P2PDist.Peer.P2P;
+
+/// <summary>Connects one mount's chunk provider to the swarm, translating chunk indices to (blob, ordinal).</summary>
+internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network) : IPeerChunkSource
+{
+    private readonly BlobOrdinals _ordinals = new(bootstrap);
+    private long _bytes;
+
+    /// <summary>Verified bytes this mount got from peers.</summary>
+    public long BytesFromPeers => Interlocked.Read(ref _bytes);
+
+    private string BlobOf(RafsChunk chunk) => bootstrap.GetBlob(chunk.BlobIndex).Digest;
+
+    public Task<byte[]?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
+        network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, cancellationToken);
+
+    public void Accepted(uint chunkIndex) => Interlocked.Add(ref _bytes, bootstrap.GetChunk(chunkIndex).UncompressedSize);
+
+    public void Stored(uint chunkIndex) => _ = network.AnnounceAsync(BlobOf(bootstrap.GetChunk(chunkIndex)), _ordinals.Ordinal(chunkIndex));
+
+    public void Rejected(uint chunkIndex, string reason) => network.RecordRejection(reason);
+}

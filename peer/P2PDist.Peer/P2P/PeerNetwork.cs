@@ -1,0 +1,146 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using P2PDist.Protos.Scheduler;
+using P2PDist.Rafs;
+
+namespace P2PDist.Peer.P2P;
+
+/// <summary>
+/// This peer in the swarm: registers with the supernode, announces chunks as soon as they are verified and
+/// cached, asks for holders of a missing chunk and fetches it from them over HTTP. Its outgoing connections
+/// use the listen address as their source, so peers on 127.0.2.x look like separate hosts. Every network
+/// wait has a deadline; the caller verifies every byte it gets.
+/// </summary>
+public sealed class PeerNetwork : IDisposable
+{
+    private readonly string _peerId;
+    private readonly string _listen;
+    private readonly GrpcChannel _channel;
+    private readonly Scheduler.SchedulerClient _scheduler;
+    private readonly HttpClient _peers;
+    private readonly ILogger _log;
+    private readonly TimeSpan _peerTimeout;
+    private long _bytesFromPeers;
+    private long _peerFailures;
+
+    public PeerNetwork(string peerId, string listen, string supernode, TimeSpan peerTimeout, ILogger log)
+    {
+        _peerId = peerId;
+        _listen = listen;
+        _log = log;
+        _peerTimeout = peerTimeout;
+        var source = IPEndPoint.Parse(listen).Address;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(source.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(source, 0)); // source address = this peer's own address
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        _peers = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        _channel = GrpcChannel.ForAddress($"http://{supernode}", new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5) } });
+        _scheduler = new Scheduler.SchedulerClient(_channel);
+    }
+
+    public long BytesFromPeers => Interlocked.Read(ref _bytesFromPeers);
+    public long PeerFailures => Interlocked.Read(ref _peerFailures);
+
+    public void RecordRejection(string reason)
+    {
+        Interlocked.Increment(ref _peerFailures);
+        _log.LogWarning("discarded a chunk from a peer: {Reason}", reason);
+    }
+
+    private static CallDeadline Deadline() => new(DateTime.UtcNow.AddSeconds(5));
+
+    private readonly record struct CallDeadline(DateTime Value);
+
+    public async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _scheduler.RegisterAsync(new RegisterRequest { PeerId = _peerId, Address = _listen }, deadline: Deadline().Value, cancellationToken: cancellationToken);
+            _log.LogInformation("registered with the supernode as {PeerId} ({Listen})", _peerId, _listen);
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            _log.LogWarning("supernode unreachable, serving from cache and origin: {Reason}", e.Status.Detail);
+        }
+    }
+
+    /// <summary>Tells the supernode this peer now holds a chunk; re-registers if the supernode forgot us.</summary>
+    public async Task AnnounceAsync(string blob, uint ordinal)
+    {
+        var request = new AnnounceRequest { PeerId = _peerId };
+        request.Added.Add(new OrdinalRanges { BlobDigest = blob, Starts = { ordinal }, Lengths = { 1 } });
+        try
+        {
+            var reply = await _scheduler.AnnounceAsync(request, deadline: Deadline().Value);
+            if (!reply.Known)
+            {
+                await RegisterAsync(CancellationToken.None);
+                await _scheduler.AnnounceAsync(request, deadline: Deadline().Value);
+            }
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            _log.LogDebug("announce failed: {Reason}", e.Status.Detail);
+        }
+    }
+
+    /// <summary>A chunk's uncompressed bytes from the best holder that answers, or null (then the origin serves).</summary>
+    public async Task<byte[]?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, CancellationToken cancellationToken)
+    {
+        FindHoldersResponse holders;
+        try
+        {
+            var query = new FindHoldersRequest { PeerId = _peerId, BlobDigest = blob, Ordinals = { ordinal } };
+            holders = await _scheduler.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken);
+        }
+        catch (Grpc.Core.RpcException)
+        {
+            return null;
+        }
+        foreach (var holder in holders.Chunks.SelectMany(c => c.Holders).Take(3))
+        {
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            attempt.CancelAfter(_peerTimeout);
+            try
+            {
+                var bytes = await _peers.GetByteArrayAsync($"http://{holder.Address}/v1/chunks/{digest.Algorithm.Name()}-{Convert.ToHexStringLower(digest.Bytes)}", attempt.Token);
+                if (bytes.Length == size)
+                {
+                    Interlocked.Add(ref _bytesFromPeers, bytes.Length);
+                    return bytes;
+                }
+                _log.LogWarning("peer {Peer} sent {Length} bytes for chunk {Digest}, expected {Size}", holder.PeerId, bytes.Length, digest, size);
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref _peerFailures);
+                _log.LogWarning("peer {Peer} ({Address}) failed for chunk {Digest}: {Reason}", holder.PeerId, holder.Address, digest, e.Message);
+            }
+        }
+        return null;
+    }
+
+    public void Dispose()
+    {
+        _channel.Dispose();
+        _peers.Dispose();
+    }
+}

@@ -1,0 +1,78 @@
+namespace P2PDist.Supernode;
+
+/// <summary>A registered peer as the supernode knows it.</summary>
+internal sealed record PeerRecord(string Id, string Address, IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>
+/// Who holds which chunks: per blob, per peer, a bitmap of chunk ordinals. Everything here is rebuilt from
+/// the peers' registrations and announcements, so a restarted supernode loses nothing it cannot get back.
+/// </summary>
+internal sealed class SchedulerIndex
+{
+    /// <summary>Limits that keep a hostile or buggy message from exhausting memory.</summary>
+    public const uint MaxOrdinal = 1 << 24;
+    public const int MaxRangesPerMessage = 1 << 16;
+
+    private readonly object _lock = new();
+    private readonly Dictionary<string, PeerRecord> _peers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, OrdinalSet>> _blobs = new(StringComparer.Ordinal);
+
+    public int PeerCount
+    {
+        get { lock (_lock) return _peers.Count; }
+    }
+
+    public void Register(PeerRecord peer)
+    {
+        lock (_lock)
+            _peers[peer.Id] = peer;
+    }
+
+    public bool IsKnown(string peerId)
+    {
+        lock (_lock)
+            return _peers.ContainsKey(peerId);
+    }
+
+    public void Add(string peerId, string blob, uint start, uint length) => Update(peerId, blob, start, length, add: true);
+
+    public void Remove(string peerId, string blob, uint start, uint length) => Update(peerId, blob, start, length, add: false);
+
+    private void Update(string peerId, string blob, uint start, uint length, bool add)
+    {
+        if ((ulong)start + length > MaxOrdinal)
+            throw new ArgumentOutOfRangeException(nameof(length), $"ordinals {start}+{length} exceed the limit of {MaxOrdinal} chunks per blob");
+        lock (_lock)
+        {
+            if (!_blobs.TryGetValue(blob, out var holders))
+                _blobs[blob] = holders = new Dictionary<string, OrdinalSet>(StringComparer.Ordinal);
+            if (!holders.TryGetValue(peerId, out var set))
+                holders[peerId] = set = new OrdinalSet();
+            if (add)
+                set.AddRange(start, length);
+            else
+                set.RemoveRange(start, length);
+        }
+    }
+
+    /// <summary>
+    /// Holders of one chunk, best first: same zone as the requester, then the rest; the order within a group
+    /// is shuffled so that many requesters spread over the holders instead of all picking the first.
+    /// </summary>
+    public List<PeerRecord> Holders(string requester, string blob, uint ordinal, Random random)
+    {
+        lock (_lock)
+        {
+            if (!_blobs.TryGetValue(blob, out var holders))
+                return [];
+            _peers.TryGetValue(requester, out var me);
+            string? zone = me?.Labels.GetValueOrDefault("zone");
+            return holders
+                .Where(h => h.Key != requester && h.Value.Contains(ordinal) && _peers.ContainsKey(h.Key))
+                .Select(h => _peers[h.Key])
+                .OrderBy(p => zone is not null && p.Labels.GetValueOrDefault("zone") == zone ? 0 : 1)
+                .ThenBy(_ => random.Next())
+                .ToList();
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace P2PDist.Tests.Fixtures;
+
+/// <summary>A real `p2pdist supernode` process on a loopback port.</summary>
+public sealed class SupernodeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private SupernodeProcess(Process process, int port, string logPath)
+    {
+        _process = process;
+        Port = port;
+        LogPath = logPath;
+    }
+
+    public int Port { get; }
+    public string Address => $"127.0.0.1:{Port}";
+    public string LogPath { get; }
+
+    public static async Task<SupernodeProcess> StartAsync()
+    {
+        int port = FreePort.Next();
+        string logPath = Path.Combine(TestPaths.NewDirectory("supernode"), "supernode.log");
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "p2pdist.dll"), "supernode", "--listen", $"127.0.0.1:{port}" })
+            info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"supernode exited: {await File.ReadAllTextAsync(logPath)}");
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", port);
+                return new SupernodeProcess(process, port, logPath);
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100);
+            }
+        }
+        process.Kill();
+        throw new TimeoutException("supernode did not listen within 30 s");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        _process.Dispose();
+    }
+}
