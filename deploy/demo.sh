@@ -43,26 +43,32 @@ step "inspect"
 step "check every chunk"
 "$p2pdist" image check "$registry/debian:bookworm-rafs" --plain-http
 
-step "start a peer and mount the image lazily through FUSE"
-peer_data="$demo/peer"
-mnt="$demo/mnt"
-if [ -f "$demo/peer.pid" ] && kill -0 "$(cat "$demo/peer.pid")" 2>/dev/null; then
-  kill -TERM "$(cat "$demo/peer.pid")"; sleep 1
-fi
-umount -l "$mnt" 2>/dev/null || true
-rm -rf "$peer_data" && mkdir -p "$mnt"
-nohup "$p2pdist" peer --data-dir "$peer_data" >"$demo/peer.log" 2>&1 &
-echo $! > "$demo/peer.pid"
-for _ in $(seq 1 100); do [ -S "$peer_data/peer.sock" ] && break; sleep 0.1; done
-"$p2pdist" mount "$registry/debian:bookworm-rafs" "$mnt" --data-dir "$peer_data" --plain-http
+step "start a supernode and three peers (127.0.2.1-3), each mounting the image lazily through FUSE"
+stop_previous() { [ -f "$1" ] && kill -TERM "$(cat "$1")" 2>/dev/null || true; }
+for i in 1 2 3; do stop_previous "$demo/peer$i.pid"; umount -l "$demo/mnt$i" 2>/dev/null || true; done
+stop_previous "$demo/supernode.pid"; sleep 1
+supernode=127.0.0.1:${P2PDIST_DEMO_SUPERNODE_PORT:-7700}
+nohup "$p2pdist" supernode --listen "$supernode" >"$demo/supernode.log" 2>&1 &
+echo $! > "$demo/supernode.pid"
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/${supernode##*:}") 2>/dev/null && break; sleep 0.1; done
+for i in 1 2 3; do
+  rm -rf "$demo/peer$i" && mkdir -p "$demo/mnt$i"
+  nohup "$p2pdist" peer --data-dir "$demo/peer$i" --supernode "$supernode" --listen "127.0.2.$i:7710" >"$demo/peer$i.log" 2>&1 &
+  echo $! > "$demo/peer$i.pid"
+  for _ in $(seq 1 100); do [ -S "$demo/peer$i/peer.sock" ] && break; sleep 0.1; done
+  "$p2pdist" mount "$registry/debian:bookworm-rafs" "$demo/mnt$i" --data-dir "$demo/peer$i" --plain-http
+done
 
-step "run a program from the mounted image (its shared libraries load through the mount)"
-chroot "$mnt" /usr/bin/perl -e 'open(my $f, "<", "/etc/debian_version"); print "hello from Debian ", <$f>'
+step "run a program from each mount (its shared libraries load through the mount)"
+for i in 1 2 3; do
+  chroot "$demo/mnt$i" /usr/bin/perl -e 'open(my $f, "<", "/etc/debian_version"); print "peer '"$i"': hello from Debian ", <$f>'
+  sleep 1 # let the chunks this peer fetched be announced before the next peer starts
+done
 
-step "bytes fetched against the image size"
-"$p2pdist" mounts --data-dir "$peer_data"
+step "bytes fetched from the origin (FETCHED) and from other peers (FROM PEERS), against the image size"
+for i in 1 2 3; do "$p2pdist" mounts --data-dir "$demo/peer$i" | { [ "$i" = 1 ] && cat || tail -n +2; }; done
 
 echo
-echo "done. Registry: http://$registry/v2/  Peer: $peer_data (log $demo/peer.log), image mounted at $mnt"
-echo "stop: $p2pdist umount $mnt --data-dir $peer_data; kill \$(cat $demo/peer.pid) \$(cat $demo/registry.pid)"
-echo "metrics: not exported yet (Prometheus endpoint comes with the supernode issue); 'p2pdist mounts' shows the per-mount counters"
+echo "done. Registry: http://$registry/v2/  Supernode: $supernode  Peers: $demo/peer1..3 (logs $demo/peer*.log), mounts $demo/mnt1..3"
+echo "stop: kill \$(cat $demo/peer1.pid $demo/peer2.pid $demo/peer3.pid $demo/supernode.pid $demo/registry.pid)"
+echo "metrics: not exported yet (Prometheus comes with the metrics work); 'p2pdist mounts --data-dir DIR' shows each mount's counters"

@@ -124,12 +124,18 @@ internal static class PeerCommands
     private static Command Mounts()
     {
         var flags = new DaemonFlags();
-        var command = new Command("mounts", "List the peer daemon's mounts with bytes read, bytes fetched and cache hit ratio");
+        var json = new Option<bool>("--json") { Description = "Print the mounts and all their counters as JSON" };
+        var command = new Command("mounts", "List the peer daemon's mounts with bytes read, bytes fetched and cache hit ratio") { json };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var client = new PeerApiClient(flags.Read(parse).SocketPath, TimeSpan.FromSeconds(30));
             var mounts = await client.ListAsync(cancellationToken);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(mounts, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
             Console.WriteLine($"{"MOUNTPOINT",-40} {"IMAGE",-40} {"READ",14} {"FETCHED",14} {"IMAGE SIZE",14} {"HIT RATIO",9} {"ERRORS",6} {"PASSTHROUGH",11} {"FROM PEERS",14}");
             foreach (var m in mounts)
             {

@@ -67,6 +67,15 @@ public sealed class PeerProcess : IAsyncDisposable
 
     public Task<ProcessRunner.Result> CliAsync(params string[] args) => P2PDistCli.RunAsync([.. args, "--data-dir", DataDir]);
 
+    /// <summary>The counters of the mount of <paramref name="reference"/>, from `p2pdist mounts --json`.</summary>
+    public async Task<P2PDist.Peer.Daemon.MountInfo> MountInfoAsync(string reference)
+    {
+        var result = await CliAsync("mounts", "--json");
+        Assert.True(result.ExitCode == 0, result.Output);
+        var mounts = System.Text.Json.JsonSerializer.Deserialize<List<P2PDist.Peer.Daemon.MountInfo>>(result.Stdout)!;
+        return mounts.Single(m => m.Reference == reference);
+    }
+
     public void Kill()
     {
         _process.Kill(entireProcessTree: true);

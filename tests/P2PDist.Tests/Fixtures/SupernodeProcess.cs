@@ -52,6 +52,23 @@ public sealed class SupernodeProcess : IAsyncDisposable
         throw new TimeoutException("supernode did not listen within 30 s");
     }
 
+    /// <summary>Waits (bounded) until the supernode names a holder of a chunk: announcements are asynchronous.</summary>
+    public async Task WaitForHolderAsync(string blob, uint ordinal)
+    {
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://{Address}");
+        var client = new P2PDist.Protos.Scheduler.Scheduler.SchedulerClient(channel);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            var reply = await client.FindHoldersAsync(new P2PDist.Protos.Scheduler.FindHoldersRequest { PeerId = "test-probe", BlobDigest = blob, Ordinals = { ordinal } },
+                deadline: DateTime.UtcNow.AddSeconds(5));
+            if (reply.Chunks.Any(c => c.Holders.Count > 0))
+                return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"no peer announced chunk {ordinal} of {blob} within 20 s");
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using P2PDist.Tests.Fixtures;
 
 namespace P2PDist.Tests.Integration;
@@ -32,10 +31,9 @@ public sealed class PeerPassthroughTests(RegistryFixture registry)
         Assert.Equal("passthrough-ok\n", second.Stdout);
     }
 
-    private static async Task<(long BytesRead, long PassthroughOpens)> CountersAsync(PeerProcess peer)
+    private async Task<(long BytesRead, long PassthroughOpens)> CountersAsync(PeerProcess peer)
     {
-        var line = (await peer.CliAsync("mounts")).Stdout.Split('\n').First(l => l.Contains("passthrough:rafs", StringComparison.Ordinal));
-        var fields = Regex.Split(line.Trim(), @"\s+");
-        return (long.Parse(fields[2].Replace(",", "")), long.Parse(fields[^1]));
+        var info = await peer.MountInfoAsync($"{registry.Host}/passthrough:rafs");
+        return (info.BytesRead, info.PassthroughOpens);
     }
 }
