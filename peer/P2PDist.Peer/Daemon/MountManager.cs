@@ -93,6 +93,15 @@ public sealed class MountManager : IAsyncDisposable
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
             var peers = _network is null ? null : new MountPeerLink(image.Bootstrap, _network);
             var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers);
+            if (peers is not null)
+            {
+                // Chunks of this image already in the cache (from before a restart, or from other images) are offered at once.
+                for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
+                {
+                    if (_cache.Contains(image.Bootstrap.GetChunk(c).Digest))
+                        peers.Stored(c);
+                }
+            }
             var fs = new RafsFileSystem(image.Bootstrap, provider, _options.Passthrough ? _materializer : null,
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
             var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough, _loggers.CreateLogger("p2pdist.peer.fuse"));

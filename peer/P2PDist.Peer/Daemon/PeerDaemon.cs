@@ -70,7 +70,10 @@ public static class PeerDaemon
         File.SetUnixFileMode(options.SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         log.LogInformation("peer running: data dir {DataDir}, API on {Socket}", options.DataDir, options.SocketPath);
         if (network is not null)
+        {
             await network.RegisterAsync(stop);
+            network.Start();
+        }
         await mounts.RestoreAsync(stop);
         try
         {

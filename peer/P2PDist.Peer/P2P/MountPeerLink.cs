@@ -19,7 +19,7 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
 
     public void Accepted(uint chunkIndex) => Interlocked.Add(ref _bytes, bootstrap.GetChunk(chunkIndex).UncompressedSize);
 
-    public void Stored(uint chunkIndex) => _ = network.AnnounceAsync(BlobOf(bootstrap.GetChunk(chunkIndex)), _ordinals.Ordinal(chunkIndex));
+    public void Stored(uint chunkIndex) => network.Announce(BlobOf(bootstrap.GetChunk(chunkIndex)), _ordinals.Ordinal(chunkIndex));
 
     public void Rejected(uint chunkIndex, string reason) => network.RecordRejection(reason);
 }

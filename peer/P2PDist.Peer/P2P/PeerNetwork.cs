@@ -82,24 +82,127 @@ public sealed class PeerNetwork : IDisposable
         }
     }
 
-    /// <summary>Tells the supernode this peer now holds a chunk; re-registers if the supernode forgot us.</summary>
-    public async Task AnnounceAsync(string blob, uint ordinal)
+    private readonly object _holdingsLock = new();
+    private readonly Dictionary<string, SortedSet<uint>> _held = new(StringComparer.Ordinal);
+    private Dictionary<string, SortedSet<uint>> _pending = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _flusher;
+
+    /// <summary>
+    /// Notes that this peer now holds a chunk. Announcements are batched (every 100 ms) and sent as ordinal
+    /// ranges per blob, so a peer holding a million chunks sends a few messages, not a million.
+    /// </summary>
+    public void Announce(string blob, uint ordinal)
+    {
+        lock (_holdingsLock)
+        {
+            Add(_held, blob, ordinal);
+            Add(_pending, blob, ordinal);
+            _flusher ??= Task.Run(FlushLoopAsync);
+        }
+    }
+
+    /// <summary>Starts the heartbeat and announcement loop even before the first chunk is held.</summary>
+    public void Start()
+    {
+        lock (_holdingsLock)
+            _flusher ??= Task.Run(FlushLoopAsync);
+    }
+
+    private static void Add(Dictionary<string, SortedSet<uint>> sets, string blob, uint ordinal)
+    {
+        if (!sets.TryGetValue(blob, out var set))
+            sets[blob] = set = [];
+        set.Add(ordinal);
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        int idleRounds = 0;
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(100, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            Dictionary<string, SortedSet<uint>> batch;
+            lock (_holdingsLock)
+            {
+                batch = _pending;
+                if (batch.Count > 0)
+                    _pending = new Dictionary<string, SortedSet<uint>>(StringComparer.Ordinal);
+            }
+            // An empty announcement every 5 s is the heartbeat: it tells us when a restarted supernode forgot us.
+            if (batch.Count > 0 || ++idleRounds >= 50)
+            {
+                idleRounds = 0;
+                await SendAsync(batch);
+            }
+        }
+    }
+
+    private async Task SendAsync(Dictionary<string, SortedSet<uint>> batch)
     {
         var request = new AnnounceRequest { PeerId = _peerId };
-        request.Added.Add(new OrdinalRanges { BlobDigest = blob, Starts = { ordinal }, Lengths = { 1 } });
+        request.Added.AddRange(batch.Select(kv => Ranges(kv.Key, kv.Value)));
         try
         {
             var reply = await _scheduler.AnnounceAsync(request, deadline: Deadline().Value);
             if (!reply.Known)
             {
+                // The supernode restarted and forgot us: register again and announce everything we hold.
                 await RegisterAsync(CancellationToken.None);
-                await _scheduler.AnnounceAsync(request, deadline: Deadline().Value);
+                Dictionary<string, SortedSet<uint>> everything;
+                lock (_holdingsLock)
+                    everything = _held.ToDictionary(kv => kv.Key, kv => new SortedSet<uint>(kv.Value), StringComparer.Ordinal);
+                var full = new AnnounceRequest { PeerId = _peerId };
+                full.Added.AddRange(everything.Select(kv => Ranges(kv.Key, kv.Value)));
+                await _scheduler.AnnounceAsync(full, deadline: Deadline().Value);
             }
         }
         catch (Grpc.Core.RpcException e)
         {
+            // The supernode is down: keep what was not sent, and try again with the next batch.
+            lock (_holdingsLock)
+            {
+                foreach (var (blob, ordinals) in batch)
+                    foreach (uint ordinal in ordinals)
+                        Add(_pending, blob, ordinal);
+            }
             _log.LogDebug("announce failed: {Reason}", e.Status.Detail);
         }
+    }
+
+    /// <summary>Collapses sorted ordinals into (start, length) ranges.</summary>
+    internal static OrdinalRanges Ranges(string blob, SortedSet<uint> ordinals)
+    {
+        var ranges = new OrdinalRanges { BlobDigest = blob };
+        uint start = 0, length = 0;
+        foreach (uint ordinal in ordinals)
+        {
+            if (length > 0 && ordinal == start + length)
+            {
+                length++;
+                continue;
+            }
+            if (length > 0)
+            {
+                ranges.Starts.Add(start);
+                ranges.Lengths.Add(length);
+            }
+            start = ordinal;
+            length = 1;
+        }
+        if (length > 0)
+        {
+            ranges.Starts.Add(start);
+            ranges.Lengths.Add(length);
+        }
+        return ranges;
     }
 
     /// <summary>A chunk's uncompressed bytes from the best holder that answers, or null (then the origin serves).</summary>
@@ -140,6 +243,15 @@ public sealed class PeerNetwork : IDisposable
 
     public void Dispose()
     {
+        _stop.Cancel();
+        try
+        {
+            _flusher?.Wait(TimeSpan.FromSeconds(2));
+        }
+        catch (AggregateException)
+        {
+            // Stopping anyway.
+        }
         _channel.Dispose();
         _peers.Dispose();
     }

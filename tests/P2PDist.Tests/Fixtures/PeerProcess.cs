@@ -67,6 +67,19 @@ public sealed class PeerProcess : IAsyncDisposable
 
     public Task<ProcessRunner.Result> CliAsync(params string[] args) => P2PDistCli.RunAsync([.. args, "--data-dir", DataDir]);
 
+    /// <summary>Whether the daemon logs <paramref name="text"/> within 10 s (its console logger writes asynchronously).</summary>
+    public async Task<bool> LogContainsAsync(string text)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            if ((await File.ReadAllTextAsync(LogPath)).Contains(text, StringComparison.Ordinal))
+                return true;
+            await Task.Delay(100);
+        }
+        return false;
+    }
+
     /// <summary>The counters of the mount of <paramref name="reference"/>, from `p2pdist mounts --json`.</summary>
     public async Task<P2PDist.Peer.Daemon.MountInfo> MountInfoAsync(string reference)
     {

@@ -6,7 +6,7 @@ namespace P2PDist.Tests.Fixtures;
 /// <summary>A real `p2pdist supernode` process on a loopback port.</summary>
 public sealed class SupernodeProcess : IAsyncDisposable
 {
-    private readonly Process _process;
+    private Process _process;
 
     private SupernodeProcess(Process process, int port, string logPath)
     {
@@ -19,15 +19,24 @@ public sealed class SupernodeProcess : IAsyncDisposable
     public string Address => $"127.0.0.1:{Port}";
     public string LogPath { get; }
 
-    public static async Task<SupernodeProcess> StartAsync()
+    /// <summary>Kills the supernode and starts a new one on the same port: it comes back with an empty index.</summary>
+    public async Task RestartAsync()
     {
-        int port = FreePort.Next();
-        string logPath = Path.Combine(TestPaths.NewDirectory("supernode"), "supernode.log");
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        _process.Dispose();
+        _process = (await StartAsync(Port, LogPath))._process;
+    }
+
+    public static Task<SupernodeProcess> StartAsync() => StartAsync(FreePort.Next(), Path.Combine(TestPaths.NewDirectory("supernode"), "supernode.log"));
+
+    private static async Task<SupernodeProcess> StartAsync(int port, string logPath)
+    {
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "p2pdist.dll"), "supernode", "--listen", $"127.0.0.1:{port}" })
             info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
-        var log = new StreamWriter(logPath) { AutoFlush = true };
+        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         process.BeginOutputReadLine();

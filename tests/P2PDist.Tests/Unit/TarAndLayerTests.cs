@@ -128,4 +128,12 @@ public sealed class TarAndLayerTests
     [InlineData("127.0.0.1:5000/app@sha256:123")]
     public void ImageReference_RefusesMalformed(string text) =>
         Assert.Throws<P2PDist.Oci.OciException>(() => P2PDist.Oci.ImageReference.Parse(text));
+
+    [Fact]
+    public void Announcements_CollapseIntoRanges()
+    {
+        var ranges = P2PDist.Peer.P2P.PeerNetwork.Ranges("sha256:" + new string('a', 64), new SortedSet<uint> { 0, 1, 2, 3, 7, 9, 10 });
+        Assert.Equal([0u, 7u, 9u], ranges.Starts);
+        Assert.Equal([4u, 1u, 2u], ranges.Lengths);
+    }
 }
