@@ -108,6 +108,26 @@ public sealed class ChunkCache
         }
     }
 
+    /// <summary>An open handle on a whole cached chunk, or null. The caller keeps it for repeated reads and disposes it.</summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle? TryOpen(ChunkDigest digest, uint chunkSize)
+    {
+        try
+        {
+            var handle = File.OpenHandle(PathOf(digest));
+            if (RandomAccess.GetLength(handle) == chunkSize)
+                return handle;
+            handle.Dispose();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Not cached.
+        }
+        return null;
+    }
+
+    /// <summary>Counts a hit served through a handle the caller kept.</summary>
+    public void CountHit() => Interlocked.Increment(ref _hits);
+
     public bool Contains(ChunkDigest digest) => _entries.ContainsKey(PathOf(digest));
 
     /// <summary>

@@ -104,7 +104,8 @@ public sealed class MountManager : IAsyncDisposable
             }
             var fs = new RafsFileSystem(image.Bootstrap, provider, _options.Passthrough ? _materializer : null,
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
-            var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough, _loggers.CreateLogger("p2pdist.peer.fuse"));
+            var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough,
+                TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fuse"));
             RaiseReadahead(request.MountPoint);
             long imageBytes = 0;
             for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
@@ -186,6 +187,7 @@ public sealed class MountManager : IAsyncDisposable
         mount.Session.Unmount();
         mount.Session.Stopped.Wait(TimeSpan.FromSeconds(5));
         mount.Session.Dispose();
+        mount.Provider.Dispose();
         mount.Image.Dispose();
         mount.Store.Dispose();
     }

@@ -115,27 +115,22 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         if (offset >= inode.Size)
             return 0;
         int length = (int)Math.Min((ulong)destination.Length, inode.Size - offset);
-        // The fetch is asynchronous; the worker thread waits for it within the read deadline. A cache hit
-        // completes synchronously and writes straight into the reply buffer.
+        // The fetch is asynchronous; the worker thread waits for it. A cache hit completes synchronously and
+        // writes straight into the reply buffer. The token carries both the read deadline and INTERRUPT: the
+        // session arms it per request (see FuseSession.RequestToken).
         try
         {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(ReadTimeout);
-            var pending = ReadAsync((uint)node, offset, destination[..length], deadline.Token);
+            var pending = ReadAsync((uint)node, offset, destination[..length], cancellationToken);
             if (!pending.IsCompletedSuccessfully)
                 pending.AsTask().GetAwaiter().GetResult();
             Interlocked.Add(ref _bytesRead, length);
             return length;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw; // INTERRUPT: the session answers EINTR
-        }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException or P2PDistException or OciException or IOException)
         {
             Interlocked.Increment(ref _readErrors);
             log.LogError("read of inode {Ino} bytes {Offset}+{Length} failed: {Reason}", node, offset, length,
-                e is OperationCanceledException ? $"no data within the {ReadTimeout.TotalSeconds:0.#} s read deadline" : e.Message);
+                e is OperationCanceledException ? $"cancelled: no data within the {ReadTimeout.TotalSeconds:0.#} s read deadline, or the reader was interrupted" : e.Message);
             return -Errno.EIO;
         }
     }
@@ -150,9 +145,8 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
             if (refIndex < 0)
                 throw new P2PDistException($"inode {ino}: no chunk holds byte {at}");
             var chunkRef = bootstrap.GetChunkRef((uint)refIndex);
-            var chunk = bootstrap.GetChunk(chunkRef.ChunkIndex);
             int inChunk = (int)(at - chunkRef.FileOffset);
-            int take = Math.Min(destination.Length - done, (int)chunk.UncompressedSize - inChunk);
+            int take = Math.Min(destination.Length - done, (int)bootstrap.GetChunkUncompressedSize(chunkRef.ChunkIndex) - inChunk);
             await chunks.CopyAsync(chunkRef.ChunkIndex, inChunk, destination.Slice(done, take), cancellationToken).ConfigureAwait(false);
             done += take;
         }

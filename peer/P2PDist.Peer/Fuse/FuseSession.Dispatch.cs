@@ -8,7 +8,7 @@ namespace P2PDist.Peer.Fuse;
 internal sealed partial class FuseSession
 {
     /// <summary>Handles one request; returns false when the session must end (DESTROY).</summary>
-    private bool Handle(int fd, ReadOnlySpan<byte> request, FuseReply reply)
+    private bool Handle(int fd, ReadOnlySpan<byte> request, FuseReply reply, WorkerState state)
     {
         var opcode = (FuseOpcode)U32(request, 4);
         ulong unique = U64(request, 8);
@@ -23,14 +23,13 @@ internal sealed partial class FuseSession
                 case FuseOpcode.Forget or FuseOpcode.BatchForget:
                     return true; // node ids are stable inode numbers: nothing to forget, and no reply
                 case FuseOpcode.Interrupt:
-                    if (_inFlight.TryGetValue(U64(body, 0), out var cancel))
-                        cancel.Cancel();
+                    Interrupt(U64(body, 0));
                     return true;
                 case FuseOpcode.Destroy:
                     Send(fd, reply, 0, unique);
                     return false;
                 default:
-                    errno = Dispatch(opcode, unique, node, body, reply);
+                    errno = Dispatch(opcode, unique, node, body, reply, state);
                     break;
             }
         }
@@ -44,7 +43,7 @@ internal sealed partial class FuseSession
         return true;
     }
 
-    private int Dispatch(FuseOpcode opcode, ulong unique, ulong node, ReadOnlySpan<byte> body, FuseReply reply)
+    private int Dispatch(FuseOpcode opcode, ulong unique, ulong node, ReadOnlySpan<byte> body, FuseReply reply, WorkerState state)
     {
         switch (opcode)
         {
@@ -102,7 +101,7 @@ internal sealed partial class FuseSession
                 WriteOpen(reply, FuseProtocol.FopenKeepCache | FuseProtocol.FopenCacheDir);
                 return 0;
             case FuseOpcode.Read:
-                return Read(unique, node, body, reply);
+                return Read(unique, node, body, reply, state);
             case FuseOpcode.Readdir or FuseOpcode.Readdirplus:
                 return ReadDirectory(node, body, reply, plus: opcode == FuseOpcode.Readdirplus);
             case FuseOpcode.Release:
@@ -174,27 +173,38 @@ internal sealed partial class FuseSession
         return 0;
     }
 
-    private int Read(ulong unique, ulong node, ReadOnlySpan<byte> body, FuseReply reply)
+    private int Read(ulong unique, ulong node, ReadOnlySpan<byte> body, FuseReply reply, WorkerState state)
     {
         ulong offset = U64(body, 8);
         int size = (int)Math.Min(U32(body, 16), (uint)FuseProtocol.MaxReadBytes);
-        using var cancel = new CancellationTokenSource();
-        _inFlight[unique] = cancel;
+        var token = state.Arm(unique, _readTimeout);
         try
         {
-            int n = _fs.Read(node, offset, reply.ReserveMemory(size), cancel.Token); // filled in place: no copy, no allocation
+            int n = _fs.Read(node, offset, reply.ReserveMemory(size), token); // filled in place: no copy, no allocation
+            if (state.Interrupted)
+                return Errno.EINTR;
             if (n < 0)
                 return -n;
             reply.Advance(n);
             return 0;
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (OperationCanceledException) when (state.Interrupted)
         {
             return Errno.EINTR;
         }
         finally
         {
-            _inFlight.TryRemove(unique, out _);
+            state.Disarm();
+        }
+    }
+
+    /// <summary>FUSE_INTERRUPT: cancels the wait of the worker serving that request, which then answers EINTR.</summary>
+    private void Interrupt(ulong unique)
+    {
+        lock (_workerStates)
+        {
+            foreach (var worker in _workerStates)
+                worker.InterruptIfServing(unique);
         }
     }
 

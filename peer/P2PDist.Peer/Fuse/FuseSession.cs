@@ -15,7 +15,53 @@ internal sealed unsafe partial class FuseSession : IDisposable
     private readonly ILogger _log;
     private readonly List<int> _fds = [];
     private readonly List<Thread> _workers = [];
-    private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _inFlight = new();
+    private readonly List<WorkerState> _workerStates = [];
+    private readonly TimeSpan _readTimeout;
+
+    /// <summary>
+    /// What one worker thread reuses from request to request: the token that carries the read deadline and
+    /// INTERRUPT (reset, not reallocated), and the id of the request it is serving, for INTERRUPT to find.
+    /// </summary>
+    private sealed class WorkerState
+    {
+        public CancellationTokenSource Cancel = new();
+        public ulong CurrentUnique;
+        public volatile bool Interrupted;
+
+        public CancellationToken Arm(ulong unique, TimeSpan deadline)
+        {
+            lock (this)
+            {
+                if (!Cancel.TryReset())
+                {
+                    Cancel.Dispose();
+                    Cancel = new CancellationTokenSource();
+                }
+                Interrupted = false;
+                CurrentUnique = unique;
+                Cancel.CancelAfter(deadline);
+                return Cancel.Token;
+            }
+        }
+
+        public void Disarm()
+        {
+            lock (this)
+                CurrentUnique = 0;
+        }
+
+        /// <summary>Cancels the request only if this worker is still serving it (never the next one).</summary>
+        public void InterruptIfServing(ulong unique)
+        {
+            lock (this)
+            {
+                if (CurrentUnique != unique)
+                    return;
+                Interrupted = true;
+                Cancel.Cancel();
+            }
+        }
+    }
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly bool _allowPassthrough;
     /// <summary>
@@ -25,9 +71,10 @@ internal sealed unsafe partial class FuseSession : IDisposable
     private readonly ConcurrentDictionary<ulong, uint> _backingIds = new();
     private int _running;
 
-    private FuseSession(string mountPoint, IFuseFileSystem fs, bool allowPassthrough, ILogger log)
+    private FuseSession(string mountPoint, IFuseFileSystem fs, bool allowPassthrough, TimeSpan readTimeout, ILogger log)
     {
         MountPoint = mountPoint;
+        _readTimeout = readTimeout;
         _fs = fs;
         _allowPassthrough = allowPassthrough;
         _log = log;
@@ -52,11 +99,11 @@ internal sealed unsafe partial class FuseSession : IDisposable
     /// <summary>Completes when the kernel ends the session (unmount).</summary>
     public Task Stopped => _stopped.Task;
 
-    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, bool allowPassthrough, ILogger log)
+    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, bool allowPassthrough, TimeSpan readTimeout, ILogger log)
     {
         if (!Directory.Exists(mountPoint))
             throw new IOException($"mount point {mountPoint} does not exist");
-        var session = new FuseSession(mountPoint, fs, allowPassthrough, log);
+        var session = new FuseSession(mountPoint, fs, allowPassthrough, readTimeout, log);
         int fd = FuseNative.Open("/dev/fuse", FuseNative.ORdwr | FuseNative.OCloexec);
         if (fd < 0)
             throw new IOException($"cannot open /dev/fuse: {FuseNative.ErrorText(FuseNative.LastError)} (the peer must run as root with /dev/fuse present)");
@@ -96,6 +143,9 @@ internal sealed unsafe partial class FuseSession : IDisposable
     {
         var request = new byte[FuseProtocol.InHeaderSize + 8192 + (128 << 10)];
         var reply = new FuseReply();
+        var state = new WorkerState();
+        lock (_workerStates)
+            _workerStates.Add(state);
         try
         {
             while (true)
@@ -114,12 +164,13 @@ internal sealed unsafe partial class FuseSession : IDisposable
                 }
                 if (n < FuseProtocol.InHeaderSize)
                     continue;
-                if (!Handle(fd, request.AsSpan(0, (int)n), reply))
+                if (!Handle(fd, request.AsSpan(0, (int)n), reply, state))
                     return;
             }
         }
         finally
         {
+            state.Cancel.Dispose();
             if (Interlocked.Decrement(ref _running) == 0)
                 _stopped.TrySetResult();
         }

@@ -171,6 +171,9 @@ public sealed partial class RafsBootstrap : IDisposable
             Digest: new ChunkDigest(DigestAlgorithm, r.Slice(32, DigestBytes.Length)));
     }
 
+    /// <summary>A chunk's uncompressed size alone: the read path's bounds check, without decoding the digest.</summary>
+    public uint GetChunkUncompressedSize(uint index) => BinaryPrimitives.ReadUInt32LittleEndian(Record(RafsTable.Chunks, index)[20..]);
+
     public RafsBlob GetBlob(uint index)
     {
         var r = Record(RafsTable.Blobs, index);
