@@ -16,6 +16,32 @@ internal sealed class SchedulerIndex
     private readonly object _lock = new();
     private readonly Dictionary<string, PeerRecord> _peers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, OrdinalSet>> _blobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTime> _blockedUntil = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _timeouts = new(StringComparer.Ordinal);
+
+    /// <summary>How long a peer reported for a bad digest (or repeated timeouts) is left out of holder lists.</summary>
+    public TimeSpan BlockFor { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Timeouts reported against a peer before it is blocked.</summary>
+    public int TimeoutsBeforeBlock { get; init; } = 3;
+
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>Records a fault against a peer; returns whether the peer is now blocked.</summary>
+    public bool Report(string badPeer, bool badDigest)
+    {
+        lock (_lock)
+        {
+            if (!badDigest && (_timeouts[badPeer] = _timeouts.GetValueOrDefault(badPeer) + 1) < TimeoutsBeforeBlock)
+                return false;
+            _timeouts.Remove(badPeer);
+            _blockedUntil[badPeer] = Clock.GetUtcNow().UtcDateTime + BlockFor;
+            return true;
+        }
+    }
+
+    private bool IsBlocked(string peer) =>
+        _blockedUntil.TryGetValue(peer, out var until) && until > Clock.GetUtcNow().UtcDateTime;
 
     public int PeerCount
     {
@@ -68,7 +94,7 @@ internal sealed class SchedulerIndex
             _peers.TryGetValue(requester, out var me);
             string? zone = me?.Labels.GetValueOrDefault("zone");
             return holders
-                .Where(h => h.Key != requester && h.Value.Contains(ordinal) && _peers.ContainsKey(h.Key))
+                .Where(h => h.Key != requester && h.Value.Contains(ordinal) && _peers.ContainsKey(h.Key) && !IsBlocked(h.Key))
                 .Select(h => _peers[h.Key])
                 .OrderBy(p => zone is not null && p.Labels.GetValueOrDefault("zone") == zone ? 0 : 1)
                 .ThenBy(_ => random.Next())

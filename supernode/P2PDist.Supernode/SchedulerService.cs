@@ -53,6 +53,16 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
         }
     }
 
+    public override Task<ReportResponse> Report(ReportRequest request, ServerCallContext context)
+    {
+        if (!index.IsKnown(request.PeerId) || !index.IsKnown(request.BadPeerId))
+            throw new RpcException(new Status(StatusCode.NotFound, "reporter or reported peer is unknown"));
+        bool blocked = index.Report(request.BadPeerId, request.Fault == Fault.BadDigest);
+        log.LogWarning("peer {Reporter} reported {Peer} for {Fault}: {Detail}{Blocked}", request.PeerId, request.BadPeerId, request.Fault,
+            request.Detail, blocked ? " (blocked)" : "");
+        return Task.FromResult(new ReportResponse { Blocked = blocked });
+    }
+
     public override Task<FindHoldersResponse> FindHolders(FindHoldersRequest request, ServerCallContext context)
     {
         if (request.Ordinals.Count > 4096)

@@ -80,8 +80,8 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         if (peers is not null)
         {
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            byte[]? fromPeer = await peers.TryFetchAsync(chunkIndex, chunk, deadline.Token).ConfigureAwait(false);
-            if (fromPeer is not null)
+            var sent = await peers.TryFetchAsync(chunkIndex, chunk, deadline.Token).ConfigureAwait(false);
+            if (sent is { Bytes: var fromPeer })
             {
                 var actual = ChunkDigest.Compute(chunk.Digest.Algorithm, fromPeer);
                 if (chunk.Digest.Matches(actual.Bytes))
@@ -94,7 +94,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                     return;
                 }
                 Interlocked.Increment(ref _digestFailures);
-                peers.Rejected(chunkIndex, new ChunkDigestMismatchException(chunk.Digest, actual, "a peer").Message);
+                peers.Rejected(chunkIndex, sent.Sender, new ChunkDigestMismatchException(chunk.Digest, actual, $"peer {sent.Sender}").Message);
             }
         }
         var run = new List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> { (chunkIndex, chunk, done) };

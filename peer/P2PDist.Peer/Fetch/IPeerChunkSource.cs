@@ -6,7 +6,7 @@ namespace P2PDist.Peer.Fetch;
 public interface IPeerChunkSource
 {
     /// <summary>The chunk's uncompressed bytes from a peer (unverified: the provider checks them), or null.</summary>
-    Task<byte[]?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
+    Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
 
     /// <summary>Called when a peer's bytes passed verification.</summary>
     void Accepted(uint chunkIndex);
@@ -15,5 +15,8 @@ public interface IPeerChunkSource
     void Stored(uint chunkIndex);
 
     /// <summary>Called when a peer's bytes failed verification.</summary>
-    void Rejected(uint chunkIndex, string reason);
+    void Rejected(uint chunkIndex, string sender, string reason);
 }
+
+/// <summary>Bytes a peer sent for a chunk, and which peer sent them (to report it if they fail verification).</summary>
+public sealed record PeerChunk(byte[] Bytes, string Sender);

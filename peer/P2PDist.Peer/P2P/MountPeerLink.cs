@@ -14,12 +14,12 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
 
     private string BlobOf(RafsChunk chunk) => bootstrap.GetBlob(chunk.BlobIndex).Digest;
 
-    public Task<byte[]?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
+    public Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
         network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, cancellationToken);
 
     public void Accepted(uint chunkIndex) => Interlocked.Add(ref _bytes, bootstrap.GetChunk(chunkIndex).UncompressedSize);
 
     public void Stored(uint chunkIndex) => network.Announce(BlobOf(bootstrap.GetChunk(chunkIndex)), _ordinals.Ordinal(chunkIndex));
 
-    public void Rejected(uint chunkIndex, string reason) => network.RecordRejection(reason);
+    public void Rejected(uint chunkIndex, string sender, string reason) => network.RecordRejection(sender, reason);
 }

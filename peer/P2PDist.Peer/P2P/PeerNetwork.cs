@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
+using P2PDist.Peer.Fetch;
 using P2PDist.Protos.Scheduler;
 using P2PDist.Rafs;
 
@@ -59,10 +60,26 @@ public sealed class PeerNetwork : IDisposable
     public long BytesFromPeers => Interlocked.Read(ref _bytesFromPeers);
     public long PeerFailures => Interlocked.Read(ref _peerFailures);
 
-    public void RecordRejection(string reason)
+    public void RecordRejection(string sender, string reason)
     {
         Interlocked.Increment(ref _peerFailures);
-        _log.LogWarning("discarded a chunk from a peer: {Reason}", reason);
+        _log.LogWarning("discarded a chunk from a peer ({Peer}): {Reason}", sender, reason);
+        _ = ReportAsync(sender, Fault.BadDigest, reason);
+    }
+
+    private async Task ReportAsync(string badPeer, Fault fault, string detail)
+    {
+        try
+        {
+            var reply = await _scheduler.ReportAsync(new ReportRequest { PeerId = _peerId, BadPeerId = badPeer, Fault = fault, Detail = detail },
+                deadline: Deadline().Value);
+            if (reply.Blocked)
+                _log.LogWarning("the supernode blocked peer {Peer}", badPeer);
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            _log.LogDebug("report failed: {Reason}", e.Status.Detail);
+        }
     }
 
     private static CallDeadline Deadline() => new(DateTime.UtcNow.AddSeconds(5));
@@ -206,7 +223,7 @@ public sealed class PeerNetwork : IDisposable
     }
 
     /// <summary>A chunk's uncompressed bytes from the best holder that answers, or null (then the origin serves).</summary>
-    public async Task<byte[]?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, CancellationToken cancellationToken)
+    public async Task<PeerChunk?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, CancellationToken cancellationToken)
     {
         FindHoldersResponse holders;
         try
@@ -228,14 +245,16 @@ public sealed class PeerNetwork : IDisposable
                 if (bytes.Length == size)
                 {
                     Interlocked.Add(ref _bytesFromPeers, bytes.Length);
-                    return bytes;
+                    return new PeerChunk(bytes, holder.PeerId);
                 }
                 _log.LogWarning("peer {Peer} sent {Length} bytes for chunk {Digest}, expected {Size}", holder.PeerId, bytes.Length, digest, size);
+                _ = ReportAsync(holder.PeerId, Fault.BadDigest, $"wrong length for chunk {digest}");
             }
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 Interlocked.Increment(ref _peerFailures);
                 _log.LogWarning("peer {Peer} ({Address}) failed for chunk {Digest}: {Reason}", holder.PeerId, holder.Address, digest, e.Message);
+                _ = ReportAsync(holder.PeerId, Fault.Timeout, e.Message);
             }
         }
         return null;

@@ -78,6 +78,16 @@ public sealed class SupernodeProcess : IAsyncDisposable
         throw new TimeoutException($"no peer announced chunk {ordinal} of {blob} within 20 s");
     }
 
+    /// <summary>The holders the supernode names for a chunk right now.</summary>
+    public async Task<List<string>> HoldersAsync(string blob, uint ordinal)
+    {
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://{Address}");
+        var client = new P2PDist.Protos.Scheduler.Scheduler.SchedulerClient(channel);
+        var reply = await client.FindHoldersAsync(new P2PDist.Protos.Scheduler.FindHoldersRequest { PeerId = "test-probe", BlobDigest = blob, Ordinals = { ordinal } },
+            deadline: DateTime.UtcNow.AddSeconds(5));
+        return reply.Chunks.SelectMany(c => c.Holders).Select(h => h.Address).ToList();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

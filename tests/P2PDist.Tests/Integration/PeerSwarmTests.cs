@@ -49,7 +49,8 @@ public sealed class PeerSwarmTests
         byte[] content = SampleImages.Bytes(2 << 20, 132);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "tamper");
         await using var supernode = await SupernodeProcess.StartAsync();
-        await using var liar = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.3:{FreePort.Next()}");
+        string liarAddress = $"127.0.2.3:{FreePort.Next()}";
+        await using var liar = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", liarAddress);
         await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.4:{FreePort.Next()}");
         string liarMount = await liar.MountAsync(target);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(liarMount, "data.bin")));
@@ -61,6 +62,11 @@ public sealed class PeerSwarmTests
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(readerMount, "data.bin")));
         Assert.True(await reader.LogContainsAsync("discarded a chunk from a peer"), "expected in the peer log: discarded a chunk from a peer");
         Assert.Equal(0, (await reader.MountInfoAsync(target)).BytesFromPeers); // nothing accepted from the liar
+        // The reader reported the liar; the supernode blocks it: it is no longer named as a holder.
+        Assert.True(await reader.LogContainsAsync("the supernode blocked peer"), "the liar should be reported and blocked");
+        var holders = await supernode.HoldersAsync(await BlobOfAsync(target), 0);
+        Assert.DoesNotContain(liarAddress, holders);
+        Assert.Contains(holders, h => h.StartsWith("127.0.2.4:", StringComparison.Ordinal)); // the reader now serves it
     }
 
     [Fact]
