@@ -29,7 +29,8 @@ internal static class PeerCommands
     private static Command Supernode()
     {
         var listen = new Option<string>("--listen") { Description = "ADDRESS:PORT to serve the scheduler's gRPC API on (HTTP/2)", DefaultValueFactory = _ => "127.0.0.1:7700" };
-        var command = new Command("supernode", "Run the cluster's scheduler: which peer holds which chunk, ranked holders for a requester") { listen };
+        var peerTimeout = new Option<double>("--peer-timeout") { Description = "Seconds without a heartbeat after which a peer is dropped with its holdings (peers beat every 5 s)", DefaultValueFactory = _ => 15 };
+        var command = new Command("supernode", "Run the cluster's scheduler: which peer holds which chunk, ranked holders for a requester") { listen, peerTimeout };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -38,7 +39,7 @@ internal static class PeerCommands
                 context.Cancel = true;
                 stop.Cancel();
             });
-            return await P2PDist.Supernode.SupernodeHost.RunAsync(parse.GetValue(listen)!, stop.Token);
+            return await P2PDist.Supernode.SupernodeHost.RunAsync(parse.GetValue(listen)!, TimeSpan.FromSeconds(parse.GetValue(peerTimeout)), stop.Token);
         });
         return command;
     }

@@ -48,10 +48,43 @@ internal sealed class SchedulerIndex
         get { lock (_lock) return _peers.Count; }
     }
 
+    private readonly Dictionary<string, DateTime> _lastSeen = new(StringComparer.Ordinal);
+
     public void Register(PeerRecord peer)
     {
         lock (_lock)
+        {
             _peers[peer.Id] = peer;
+            _lastSeen[peer.Id] = Clock.GetUtcNow().UtcDateTime;
+        }
+    }
+
+    /// <summary>Notes that a peer spoke (announcements double as heartbeats).</summary>
+    public void Touch(string peerId)
+    {
+        lock (_lock)
+        {
+            if (_peers.ContainsKey(peerId))
+                _lastSeen[peerId] = Clock.GetUtcNow().UtcDateTime;
+        }
+    }
+
+    /// <summary>Drops peers silent for longer than <paramref name="timeout"/>, with everything they held.</summary>
+    public List<string> Expire(TimeSpan timeout)
+    {
+        lock (_lock)
+        {
+            var cutoff = Clock.GetUtcNow().UtcDateTime - timeout;
+            var dead = _lastSeen.Where(kv => kv.Value < cutoff).Select(kv => kv.Key).ToList();
+            foreach (var peer in dead)
+            {
+                _peers.Remove(peer);
+                _lastSeen.Remove(peer);
+                foreach (var holders in _blobs.Values)
+                    holders.Remove(peer);
+            }
+            return dead;
+        }
     }
 
     public bool IsKnown(string peerId)

@@ -23,6 +23,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
     {
         if (!index.IsKnown(request.PeerId))
             return Task.FromResult(new AnnounceResponse { Known = false });
+        index.Touch(request.PeerId);
         Apply(request.PeerId, request.Added, add: true);
         Apply(request.PeerId, request.Removed, add: false);
         return Task.FromResult(new AnnounceResponse { Known = true });
@@ -67,6 +68,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
     {
         if (request.Ordinals.Count > 4096)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "at most 4096 ordinals per query"));
+        index.Touch(request.PeerId);
         var response = new FindHoldersResponse();
         foreach (uint ordinal in request.Ordinals)
         {

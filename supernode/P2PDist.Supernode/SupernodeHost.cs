@@ -6,7 +6,7 @@ namespace P2PDist.Supernode;
 /// <summary>`p2pdist supernode`: the scheduler served over gRPC (HTTP/2 without TLS) on the listen address.</summary>
 public static class SupernodeHost
 {
-    public static async Task<int> RunAsync(string listen, CancellationToken stop)
+    public static async Task<int> RunAsync(string listen, TimeSpan peerTimeout, CancellationToken stop)
     {
         if (!System.Net.IPEndPoint.TryParse(listen, out var endpoint))
             throw new P2PDist.Rafs.P2PDistException($"--listen '{listen}' is not ADDRESS:PORT");
@@ -21,10 +21,16 @@ public static class SupernodeHost
         await using var app = builder.Build();
         app.MapGrpcService<SchedulerService>();
         await app.StartAsync(stop);
-        app.Logger.LogInformation("supernode listening on {Endpoint}", endpoint);
+        app.Logger.LogInformation("supernode listening on {Endpoint}; peers silent for {Timeout} s are dropped", endpoint, peerTimeout.TotalSeconds);
+        var index = app.Services.GetRequiredService<SchedulerIndex>();
         try
         {
-            await Task.Delay(Timeout.Infinite, stop);
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stop);
+                foreach (var peer in index.Expire(peerTimeout))
+                    app.Logger.LogWarning("peer {PeerId} missed its heartbeats: dropped with its holdings", peer);
+            }
         }
         catch (OperationCanceledException)
         {

@@ -28,12 +28,13 @@ public sealed class SupernodeProcess : IAsyncDisposable
         _process = (await StartAsync(Port, LogPath))._process;
     }
 
-    public static Task<SupernodeProcess> StartAsync() => StartAsync(FreePort.Next(), Path.Combine(TestPaths.NewDirectory("supernode"), "supernode.log"));
+    public static Task<SupernodeProcess> StartAsync(params string[] extraArgs) =>
+        StartAsync(FreePort.Next(), Path.Combine(TestPaths.NewDirectory("supernode"), "supernode.log"), extraArgs);
 
-    private static async Task<SupernodeProcess> StartAsync(int port, string logPath)
+    private static async Task<SupernodeProcess> StartAsync(int port, string logPath, params string[] extraArgs)
     {
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "p2pdist.dll"), "supernode", "--listen", $"127.0.0.1:{port}" })
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "p2pdist.dll"), "supernode", "--listen", $"127.0.0.1:{port}" }.Concat(extraArgs))
             info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };

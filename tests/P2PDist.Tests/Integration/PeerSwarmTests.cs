@@ -99,4 +99,25 @@ public sealed class PeerSwarmTests
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await peer.MountAsync(target), "data.bin")));
         Assert.True(await peer.LogContainsAsync("supernode unreachable"), "expected in the peer log: supernode unreachable");
     }
+
+    [Fact]
+    public async Task PeerThatDies_IsDroppedWithItsHoldings_AndReadsGoOnFromTheOrigin()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(1 << 20, 135);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "dying-peer");
+        await using var supernode = await SupernodeProcess.StartAsync("--peer-timeout", "2");
+        await using var dying = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.8:{FreePort.Next()}");
+        await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.9:{FreePort.Next()}");
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await dying.MountAsync(target), "data.bin")));
+        string blob = await BlobOfAsync(target);
+        await supernode.WaitForHolderAsync(blob, 0);
+
+        dying.Kill();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while ((await supernode.HoldersAsync(blob, 0)).Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(20))
+            await Task.Delay(200);
+        Assert.Empty(await supernode.HoldersAsync(blob, 0));
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await reader.MountAsync(target), "data.bin")));
+    }
 }
