@@ -31,6 +31,21 @@ public sealed class PeerMountTests(RegistryFixture registry)
         Assert.Empty(Directory.GetFileSystemEntries(mountPoint));
     }
 
+    [Theory]
+    [InlineData("64K", "lz4", "sha256")]
+    [InlineData("16M", "none", "blake3")]
+    public async Task RichImage_OtherChunkSizesCodecsAndDigests_MountedTree_EqualsSourceUnpack(string chunkSize, string compression, string digest)
+    {
+        var image = SampleImages.Rich();
+        string repository = $"mount-rich-{chunkSize.ToLowerInvariant()}-{compression}";
+        string source = await image.PushAsync(registry.Host, repository, "v1");
+        string target = $"{registry.Host}/{repository}:rafs";
+        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http", "--chunk-size", chunkSize, "--compression", compression, "--digest", digest);
+        await using var peer = await PeerProcess.StartAsync();
+        string mountPoint = await peer.MountAsync(target);
+        TreeSnapshot.AssertEqual(await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync()), await TreeSnapshot.CaptureAsync(mountPoint));
+    }
+
     [Fact]
     public async Task DirectoryOf20000Files_MountedTree_EqualsSourceUnpack()
     {
