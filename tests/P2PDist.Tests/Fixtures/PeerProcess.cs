@@ -28,19 +28,8 @@ public sealed class PeerProcess : IAsyncDisposable
         return peer;
     }
 
-    private static Process Launch(string dataDir, string logPath, string[] extraArgs)
-    {
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "p2pdist.dll"), "peer", "--data-dir", dataDir }.Concat(extraArgs))
-            info.ArgumentList.Add(arg);
-        var process = Process.Start(info)!;
-        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private static Process Launch(string dataDir, string logPath, string[] extraArgs) =>
+        LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["peer", "--data-dir", dataDir, .. extraArgs]), logPath);
 
     private async Task WaitForSocketAsync()
     {

@@ -79,19 +79,8 @@ public sealed class RegistryServer : IAsyncDisposable
         return server;
     }
 
-    private static Process Launch(string root)
-    {
-        var info = new ProcessStartInfo("/usr/bin/docker-registry") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add("serve");
-        info.ArgumentList.Add(Path.Combine(root, "config.yml"));
-        var process = Process.Start(info)!;
-        var log = new StreamWriter(Path.Combine(root, "registry.log"), append: true) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private static Process Launch(string root) =>
+        LoggedProcess.Start("/usr/bin/docker-registry", ["serve", Path.Combine(root, "config.yml")], Path.Combine(root, "registry.log"));
 
     /// <summary>Stops the registry process (for outage tests); <see cref="StartAgainAsync"/> brings it back on the same port and storage.</summary>
     public async Task StopAsync()

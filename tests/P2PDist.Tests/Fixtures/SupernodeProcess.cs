@@ -33,15 +33,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     private static async Task<SupernodeProcess> StartAsync(int port, string logPath, params string[] extraArgs)
     {
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "p2pdist.dll"), "supernode", "--listen", $"127.0.0.1:{port}" }.Concat(extraArgs))
-            info.ArgumentList.Add(arg);
-        var process = Process.Start(info)!;
-        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["supernode", "--listen", $"127.0.0.1:{port}", .. extraArgs]), logPath);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(30))
         {
