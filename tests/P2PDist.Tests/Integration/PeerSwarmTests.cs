@@ -120,4 +120,38 @@ public sealed class PeerSwarmTests
         Assert.Empty(await supernode.HoldersAsync(blob, 0));
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await reader.MountAsync(target), "data.bin")));
     }
+
+    [Fact]
+    public async Task FourPeers_FirstReadsFromTheOrigin_TheOthersAlmostOnlyFromPeers()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        var image = SampleImages.Rich();
+        string target = await image.PushAndConvertAsync(server.Host, "four-peers");
+        await using var supernode = await SupernodeProcess.StartAsync();
+        var peers = new List<PeerProcess>();
+        try
+        {
+            for (int i = 0; i < 4; i++)
+                peers.Add(await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.3.{i + 1}:{FreePort.Next()}"));
+            var expected = await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync());
+            TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[0].MountAsync(target))); // reads every file
+            var info = await peers[0].MountInfoAsync(target);
+            string blob = await BlobOfAsync(target);
+            await supernode.WaitForHolderAsync(blob, 0);
+            await Task.Delay(500); // the rest of the batched announcements
+            long before = RegistryBlobBytes(server, "four-peers");
+            for (int i = 1; i < 4; i++)
+                TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[i].MountAsync(target)));
+            await Task.Delay(300);
+            long fromRegistry = RegistryBlobBytes(server, "four-peers") - before;
+            Assert.True(fromRegistry < info.BytesFetched / 10, $"peers 2-4 made the registry serve {fromRegistry:N0} bytes (the first peer fetched {info.BytesFetched:N0})");
+            for (int i = 1; i < 4; i++)
+                Assert.True((await peers[i].MountInfoAsync(target)).BytesFromPeers > 0);
+        }
+        finally
+        {
+            foreach (var peer in peers)
+                await peer.DisposeAsync();
+        }
+    }
 }
