@@ -6,11 +6,12 @@ return args.FirstOrDefault() switch
     "bootstrap" => BootstrapBenchmark.Run(args.Skip(1).ToArray()),
     "bootstrap-measure" => BootstrapBenchmark.MeasureOnly(args.Skip(1).ToArray()),
     "digest" => DigestBenchmark.Run(),
+    "scheduler" => SchedulerBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: P2PDist.Bench bootstrap [files=100000] [chunksPerFile=10] | digest");
+    Console.Error.WriteLine("usage: P2PDist.Bench bootstrap [files=100000] [chunksPerFile=10] | digest | scheduler [peers=10000]");
     return 2;
 }

@@ -115,10 +115,11 @@ internal sealed class SchedulerIndex
     }
 
     /// <summary>
-    /// Holders of one chunk, best first: same zone as the requester, then the rest; the order within a group
-    /// is shuffled so that many requesters spread over the holders instead of all picking the first.
+    /// Up to <paramref name="limit"/> holders of one chunk, best first: same zone as the requester, then the
+    /// rest; within each group a random pick (partial Fisher-Yates), so that many requesters spread over the
+    /// holders instead of all choosing the first. One pass over the blob's holders, no sort.
     /// </summary>
-    public List<PeerRecord> Holders(string requester, string blob, uint ordinal, Random random)
+    public List<PeerRecord> Holders(string requester, string blob, uint ordinal, Random random, int limit = 8)
     {
         lock (_lock)
         {
@@ -126,12 +127,25 @@ internal sealed class SchedulerIndex
                 return [];
             _peers.TryGetValue(requester, out var me);
             string? zone = me?.Labels.GetValueOrDefault("zone");
-            return holders
-                .Where(h => h.Key != requester && h.Value.Contains(ordinal) && _peers.ContainsKey(h.Key) && !IsBlocked(h.Key))
-                .Select(h => _peers[h.Key])
-                .OrderBy(p => zone is not null && p.Labels.GetValueOrDefault("zone") == zone ? 0 : 1)
-                .ThenBy(_ => random.Next())
-                .ToList();
+            var near = new List<PeerRecord>();
+            var far = new List<PeerRecord>();
+            foreach (var (peerId, set) in holders)
+            {
+                if (peerId == requester || !set.Contains(ordinal) || IsBlocked(peerId) || !_peers.TryGetValue(peerId, out var peer))
+                    continue;
+                (zone is not null && peer.Labels.GetValueOrDefault("zone") == zone ? near : far).Add(peer);
+            }
+            var ranked = new List<PeerRecord>(Math.Min(limit, near.Count + far.Count));
+            foreach (var group in new[] { near, far })
+            {
+                for (int i = 0; i < group.Count && ranked.Count < limit; i++)
+                {
+                    int pick = random.Next(i, group.Count);
+                    (group[i], group[pick]) = (group[pick], group[i]);
+                    ranked.Add(group[i]);
+                }
+            }
+            return ranked;
         }
     }
 }

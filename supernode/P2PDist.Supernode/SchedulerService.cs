@@ -74,7 +74,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
         {
             var chunk = new ChunkHolders { Ordinal = ordinal };
             lock (Shuffle)
-                chunk.Holders.AddRange(index.Holders(request.PeerId, request.BlobDigest, ordinal, Shuffle).Take(8).Select(p => new Holder { PeerId = p.Id, Address = p.Address }));
+                chunk.Holders.AddRange(index.Holders(request.PeerId, request.BlobDigest, ordinal, Shuffle).Select(p => new Holder { PeerId = p.Id, Address = p.Address }));
             response.Chunks.Add(chunk);
         }
         return Task.FromResult(response);
