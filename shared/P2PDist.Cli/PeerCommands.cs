@@ -10,7 +10,7 @@ internal static class PeerCommands
     private sealed class DaemonFlags
     {
         public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Where the peer keeps its cache, state and socket (default /var/lib/p2pdist/peer; env P2PDIST_DATA_DIR)" };
-        public Option<string?> Config { get; } = new("--config") { Description = "JSON settings file (dataDir, readTimeoutSeconds, fuseWorkers)" };
+        public Option<string?> Config { get; } = new("--config") { Description = "Settings file, YAML or JSON (every setting, commented: deploy/peer.example.yaml)" };
 
         public void AddTo(Command command)
         {
@@ -19,9 +19,9 @@ internal static class PeerCommands
         }
 
         public PeerOptions Read(ParseResult parse, double? readTimeout = null, bool? prefetchAll = null, long? cacheQuota = null,
-            string? supernode = null, string? listen = null) =>
+            string? supernode = null, string? listen = null, PeerTuningFlags? tuning = null) =>
             PeerOptions.Load(parse.GetValue(Config), Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout, prefetchAll, cacheQuota, supernode, listen);
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value), parse.GetValue(DataDir), readTimeout, prefetchAll, cacheQuota, supernode, listen, tuning);
     }
 
     public static IEnumerable<Command> Create() => [Peer(), Mount(), Umount(), Mounts(), Supernode()];
@@ -52,13 +52,21 @@ internal static class PeerCommands
         var cacheQuota = new Option<string?>("--cache-quota") { Description = "Chunk cache size limit, e.g. 500M or 20G; least recently used chunks of closed files are evicted past it (default 20G; env P2PDIST_CACHE_QUOTA_BYTES)" };
         var supernode = new Option<string?>("--supernode") { Description = "The cluster's supernode, ADDRESS:PORT (env P2PDIST_SUPERNODE); needs --listen" };
         var listen = new Option<string?>("--listen") { Description = "ADDRESS:PORT where this peer serves chunks to other peers; also the source address of its peer connections (env P2PDIST_LISTEN)" };
-        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache") { readTimeout, prefetchAll, cacheQuota, supernode, listen };
+        var fuseWorkers = new Option<int?>("--fuse-workers") { Description = "FUSE worker threads per mount (default 4)" };
+        var mergeSize = new Option<string?>("--merge-size") { Description = "Largest request that merges adjacent missing chunks of a blob, e.g. 2M (default 2M; 0 disables merging)" };
+        var passthrough = new Option<bool?>("--passthrough") { Description = "Serve fully cached files through FUSE passthrough (default true; env P2PDIST_PASSTHROUGH)" };
+        var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
+        {
+            readTimeout, prefetchAll, cacheQuota, supernode, listen, fuseWorkers, mergeSize, passthrough,
+        };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = flags.Read(parse, parse.GetValue(readTimeout), parse.GetValue(prefetchAll),
                 parse.GetValue(cacheQuota) is { } quota ? SizeParser.ParseLong(quota, "--cache-quota") : null,
-                parse.GetValue(supernode), parse.GetValue(listen));
+                parse.GetValue(supernode), parse.GetValue(listen),
+                new PeerTuningFlags(parse.GetValue(fuseWorkers), parse.GetValue(mergeSize) is { } merge ? (int)SizeParser.ParseLong(merge, "--merge-size") : null,
+                    parse.GetValue(passthrough)));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {

@@ -42,7 +42,8 @@ public sealed record PeerOptions
     public string ImagesDir => Path.Combine(DataDir, "images");
     public string StatePath => Path.Combine(DataDir, "mounts.json");
 
-    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag, bool? prefetchAllFlag = null, long? cacheQuotaFlag = null, string? supernodeFlag = null, string? listenFlag = null)
+    public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag,
+        bool? prefetchAllFlag = null, long? cacheQuotaFlag = null, string? supernodeFlag = null, string? listenFlag = null, PeerTuningFlags? tuning = null)
     {
         var options = new PeerOptions();
         if (configFile is not null)
@@ -86,6 +87,12 @@ public sealed record PeerOptions
             options = options with { Listen = listenFlag };
         if (prefetchAllFlag is { } prefetchAllValue)
             options = options with { PrefetchAll = prefetchAllValue };
+        if (tuning?.FuseWorkers is { } workers)
+            options = options with { FuseWorkers = workers };
+        if (tuning?.MergeBytes is { } merge)
+            options = options with { MergeBytes = merge };
+        if (tuning?.Passthrough is { } passthroughFlag)
+            options = options with { Passthrough = passthroughFlag };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
         options.Validate();
         return options;
@@ -107,3 +114,6 @@ public sealed record PeerOptions
             throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
     }
 }
+
+/// <summary>Flags for the settings a daemon rarely needs changed.</summary>
+public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Passthrough);

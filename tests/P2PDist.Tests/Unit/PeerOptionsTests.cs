@@ -29,8 +29,9 @@ public sealed class PeerOptionsTests
             var environment = new Dictionary<string, string?> { ["P2PDIST_DATA_DIR"] = "/from/env", ["P2PDIST_READ_TIMEOUT_SECONDS"] = "9" };
             var withEnvironment = PeerOptions.Load(file, environment, null, null);
             Assert.Equal(("/from/env", 9.0), (withEnvironment.DataDir, withEnvironment.ReadTimeoutSeconds));
-            var withFlags = PeerOptions.Load(file, environment, "/from/flag", 11, cacheQuotaFlag: 5);
+            var withFlags = PeerOptions.Load(file, environment, "/from/flag", 11, cacheQuotaFlag: 5, tuning: new PeerTuningFlags(2, 0, false));
             Assert.Equal(("/from/flag", 11.0, 5L), (withFlags.DataDir, withFlags.ReadTimeoutSeconds, withFlags.CacheQuotaBytes));
+            Assert.Equal((2, 0, false), (withFlags.FuseWorkers, withFlags.MergeBytes, withFlags.Passthrough));
         }
         finally
         {
