@@ -50,7 +50,7 @@ internal static class PeerCommands
         var readTimeout = new Option<double?>("--read-timeout") { Description = "Seconds a read may wait for its chunks before failing with EIO (default 30; env P2PDIST_READ_TIMEOUT_SECONDS)" };
         var prefetchAll = new Option<bool?>("--prefetch-all") { Description = "After the image's prefetch table, fetch the rest of each mounted image in the background (env P2PDIST_PREFETCH_ALL)" };
         var cacheQuota = new Option<string?>("--cache-quota") { Description = "Chunk cache size limit, e.g. 500M or 20G; least recently used chunks of closed files are evicted past it (default 20G; env P2PDIST_CACHE_QUOTA_BYTES)" };
-        var supernode = new Option<string?>("--supernode") { Description = "The cluster's supernode, ADDRESS:PORT (env P2PDIST_SUPERNODE); needs --listen" };
+        var supernode = new Option<string?>("--supernode") { Description = "The cluster's supernodes, ADDRESS:PORT[,ADDRESS:PORT...]: blobs are spread over them by consistent hashing, with failover (env P2PDIST_SUPERNODE); needs --listen" };
         var listen = new Option<string?>("--listen") { Description = "ADDRESS:PORT where this peer serves chunks to other peers; also the source address of its peer connections (env P2PDIST_LISTEN)" };
         var fuseWorkers = new Option<int?>("--fuse-workers") { Description = "FUSE worker threads per mount (default 4)" };
         var mergeSize = new Option<string?>("--merge-size") { Description = "Largest request that merges adjacent missing chunks of a blob, e.g. 2M (default 2M; 0 disables merging)" };

@@ -18,15 +18,15 @@ public sealed class PeerNetwork : IDisposable
 {
     private readonly string _peerId;
     private readonly string _listen;
-    private readonly GrpcChannel _channel;
-    private readonly Scheduler.SchedulerClient _scheduler;
+    private readonly SupernodeSet _supernodes;
     private readonly HttpClient _peers;
     private readonly ILogger _log;
     private readonly TimeSpan _peerTimeout;
     private long _bytesFromPeers;
     private long _peerFailures;
 
-    public PeerNetwork(string peerId, string listen, string supernode, TimeSpan peerTimeout, ILogger log)
+    /// <param name="supernodes">ADDRESS:PORT[,ADDRESS:PORT...]: blobs are spread over them by rendezvous hashing.</param>
+    public PeerNetwork(string peerId, string listen, string supernodes, TimeSpan peerTimeout, ILogger log)
     {
         _peerId = peerId;
         _listen = listen;
@@ -53,8 +53,7 @@ public sealed class PeerNetwork : IDisposable
             },
         };
         _peers = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        _channel = GrpcChannel.ForAddress($"http://{supernode}", new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5) } });
-        _scheduler = new Scheduler.SchedulerClient(_channel);
+        _supernodes = new SupernodeSet(supernodes.Split(','));
     }
 
     public long BytesFromPeers => Interlocked.Read(ref _bytesFromPeers);
@@ -69,16 +68,20 @@ public sealed class PeerNetwork : IDisposable
 
     private async Task ReportAsync(string badPeer, Fault fault, string detail)
     {
-        try
+        // Every supernode hears it: a bad peer is bad for every blob.
+        foreach (var node in _supernodes.All)
         {
-            var reply = await _scheduler.ReportAsync(new ReportRequest { PeerId = _peerId, BadPeerId = badPeer, Fault = fault, Detail = detail },
-                deadline: Deadline().Value);
-            if (reply.Blocked)
-                _log.LogWarning("the supernode blocked peer {Peer}", badPeer);
-        }
-        catch (Grpc.Core.RpcException e)
-        {
-            _log.LogDebug("report failed: {Reason}", e.Status.Detail);
+            try
+            {
+                var reply = await node.Client.ReportAsync(new ReportRequest { PeerId = _peerId, BadPeerId = badPeer, Fault = fault, Detail = detail },
+                    deadline: Deadline().Value);
+                if (reply.Blocked)
+                    _log.LogWarning("the supernode blocked peer {Peer}", badPeer);
+            }
+            catch (Grpc.Core.RpcException e)
+            {
+                _log.LogDebug("report to {Supernode} failed: {Reason}", node.Address, e.Status.Detail);
+            }
         }
     }
 
@@ -88,14 +91,22 @@ public sealed class PeerNetwork : IDisposable
 
     public async Task RegisterAsync(CancellationToken cancellationToken)
     {
+        foreach (var node in _supernodes.All)
+            await RegisterWithAsync(node, cancellationToken);
+    }
+
+    private async Task<bool> RegisterWithAsync(SupernodeSet.Node node, CancellationToken cancellationToken)
+    {
         try
         {
-            await _scheduler.RegisterAsync(new RegisterRequest { PeerId = _peerId, Address = _listen }, deadline: Deadline().Value, cancellationToken: cancellationToken);
-            _log.LogInformation("registered with the supernode as {PeerId} ({Listen})", _peerId, _listen);
+            await node.Client.RegisterAsync(new RegisterRequest { PeerId = _peerId, Address = _listen }, deadline: Deadline().Value, cancellationToken: cancellationToken);
+            _log.LogInformation("registered with the supernode {Supernode} as {PeerId} ({Listen})", node.Address, _peerId, _listen);
+            return true;
         }
         catch (Grpc.Core.RpcException e)
         {
-            _log.LogWarning("supernode unreachable, serving from cache and origin: {Reason}", e.Status.Detail);
+            _log.LogWarning("supernode {Supernode} unreachable, serving from cache, other supernodes and origin: {Reason}", node.Address, e.Status.Detail);
+            return false;
         }
     }
 
@@ -162,35 +173,67 @@ public sealed class PeerNetwork : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends a batch, each blob to its owning supernode (failing over down the blob's order), and an empty
+    /// announcement to every supernode as the heartbeat. A supernode that says it does not know us (it
+    /// restarted) gets a registration and everything we hold.
+    /// </summary>
     private async Task SendAsync(Dictionary<string, SortedSet<uint>> batch)
     {
-        var request = new AnnounceRequest { PeerId = _peerId };
-        request.Added.AddRange(batch.Select(kv => Ranges(kv.Key, kv.Value)));
-        try
+        var unsent = new Dictionary<string, SortedSet<uint>>(StringComparer.Ordinal);
+        foreach (var (blob, ordinals) in batch)
         {
-            var reply = await _scheduler.AnnounceAsync(request, deadline: Deadline().Value);
-            if (!reply.Known)
+            var request = new AnnounceRequest { PeerId = _peerId };
+            request.Added.Add(Ranges(blob, ordinals));
+            bool sent = false;
+            foreach (var node in _supernodes.For(blob))
             {
-                // The supernode restarted and forgot us: register again and announce everything we hold.
-                await RegisterAsync(CancellationToken.None);
-                Dictionary<string, SortedSet<uint>> everything;
-                lock (_holdingsLock)
-                    everything = _held.ToDictionary(kv => kv.Key, kv => new SortedSet<uint>(kv.Value), StringComparer.Ordinal);
-                var full = new AnnounceRequest { PeerId = _peerId };
-                full.Added.AddRange(everything.Select(kv => Ranges(kv.Key, kv.Value)));
-                await _scheduler.AnnounceAsync(full, deadline: Deadline().Value);
+                if (await TryAnnounceAsync(node, request))
+                {
+                    sent = true;
+                    break;
+                }
             }
+            if (!sent)
+                unsent[blob] = ordinals;
         }
-        catch (Grpc.Core.RpcException e)
+        foreach (var node in _supernodes.All)
+            await TryAnnounceAsync(node, new AnnounceRequest { PeerId = _peerId });
+        if (unsent.Count > 0)
         {
-            // The supernode is down: keep what was not sent, and try again with the next batch.
+            // Every supernode is down: keep what was not sent for the next round.
             lock (_holdingsLock)
             {
-                foreach (var (blob, ordinals) in batch)
+                foreach (var (blob, ordinals) in unsent)
                     foreach (uint ordinal in ordinals)
                         Add(_pending, blob, ordinal);
             }
-            _log.LogDebug("announce failed: {Reason}", e.Status.Detail);
+        }
+    }
+
+    private async Task<bool> TryAnnounceAsync(SupernodeSet.Node node, AnnounceRequest request)
+    {
+        try
+        {
+            var reply = await node.Client.AnnounceAsync(request, deadline: Deadline().Value);
+            if (reply.Known)
+                return true;
+            if (!await RegisterWithAsync(node, CancellationToken.None))
+                return false;
+            Dictionary<string, SortedSet<uint>> everything;
+            lock (_holdingsLock)
+                everything = _held.ToDictionary(kv => kv.Key, kv => new SortedSet<uint>(kv.Value), StringComparer.Ordinal);
+            var full = new AnnounceRequest { PeerId = _peerId };
+            full.Added.AddRange(everything.Select(kv => Ranges(kv.Key, kv.Value)));
+            await node.Client.AnnounceAsync(full, deadline: Deadline().Value);
+            if (request.Added.Count > 0)
+                await node.Client.AnnounceAsync(request, deadline: Deadline().Value);
+            return true;
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            _log.LogDebug("announce to {Supernode} failed: {Reason}", node.Address, e.Status.Detail);
+            return false;
         }
     }
 
@@ -225,16 +268,10 @@ public sealed class PeerNetwork : IDisposable
     /// <summary>A chunk's uncompressed bytes from the best holder that answers, or null (then the origin serves).</summary>
     public async Task<PeerChunk?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, CancellationToken cancellationToken)
     {
-        FindHoldersResponse holders;
-        try
-        {
-            var query = new FindHoldersRequest { PeerId = _peerId, BlobDigest = blob, Ordinals = { ordinal } };
-            holders = await _scheduler.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken);
-        }
-        catch (Grpc.Core.RpcException)
-        {
+        var query = new FindHoldersRequest { PeerId = _peerId, BlobDigest = blob, Ordinals = { ordinal } };
+        var holders = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken).ResponseAsync);
+        if (holders is null)
             return null;
-        }
         foreach (var holder in holders.Chunks.SelectMany(c => c.Holders).Take(3))
         {
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -271,7 +308,7 @@ public sealed class PeerNetwork : IDisposable
         {
             // Stopping anyway.
         }
-        _channel.Dispose();
+        _supernodes.Dispose();
         _peers.Dispose();
     }
 }

@@ -97,7 +97,7 @@ public sealed class PeerSwarmTests
         int deadPort = FreePort.Next();
         await using var peer = await PeerProcess.StartAsync(null, "--supernode", $"127.0.0.1:{deadPort}", "--listen", $"127.0.2.7:{FreePort.Next()}");
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await peer.MountAsync(target), "data.bin")));
-        Assert.True(await peer.LogContainsAsync("supernode unreachable"), "expected in the peer log: supernode unreachable");
+        Assert.True(await peer.LogContainsAsync("unreachable, serving from cache"), "the peer should log that its supernode is unreachable");
     }
 
     [Fact]
@@ -153,5 +153,24 @@ public sealed class PeerSwarmTests
             foreach (var peer in peers)
                 await peer.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task TwoSupernodes_OneStopped_PeersFailOverAndStillShare()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(2 << 20, 136);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "two-supernodes");
+        await using var up = await SupernodeProcess.StartAsync();
+        var down = await SupernodeProcess.StartAsync();
+        string both = $"{down.Address},{up.Address}";
+        await using var first = await PeerProcess.StartAsync(null, "--supernode", both, "--listen", $"127.0.4.1:{FreePort.Next()}");
+        await using var second = await PeerProcess.StartAsync(null, "--supernode", both, "--listen", $"127.0.4.2:{FreePort.Next()}");
+        await down.DisposeAsync(); // whichever of the two owns this blob, only one answers from now on
+
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await first.MountAsync(target), "data.bin")));
+        await up.WaitForHolderAsync(await BlobOfAsync(target), 1);
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await second.MountAsync(target), "data.bin")));
+        Assert.Equal(2L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
     }
 }

@@ -1,0 +1,61 @@
+using System.Security.Cryptography;
+using System.Text;
+using Grpc.Core;
+using Grpc.Net.Client;
+using P2PDist.Protos.Scheduler;
+
+namespace P2PDist.Peer.P2P;
+
+/// <summary>
+/// The cluster's supernodes as one peer sees them. Each blob belongs to one supernode, chosen by rendezvous
+/// hashing of the blob digest (every peer computes the same owner with no coordination, and losing a
+/// supernode moves only its blobs); when the owner does not answer, the next in the blob's order serves.
+/// </summary>
+internal sealed class SupernodeSet : IDisposable
+{
+    public sealed record Node(string Address, GrpcChannel Channel, Scheduler.SchedulerClient Client);
+
+    private readonly List<Node> _nodes;
+
+    public SupernodeSet(IEnumerable<string> addresses)
+    {
+        _nodes = addresses.Select(a => a.Trim()).Where(a => a.Length > 0).Distinct().Select(a =>
+        {
+            var channel = GrpcChannel.ForAddress($"http://{a}", new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3) } });
+            return new Node(a, channel, new Scheduler.SchedulerClient(channel));
+        }).ToList();
+        if (_nodes.Count == 0)
+            throw new P2PDist.Rafs.P2PDistException("--supernode names no supernode");
+    }
+
+    public IReadOnlyList<Node> All => _nodes;
+
+    /// <summary>The supernodes in the order a blob tries them: its owner first.</summary>
+    public IEnumerable<Node> For(string blob) => _nodes.OrderByDescending(n => Weight(blob, n.Address));
+
+    private static ulong Weight(string blob, string address) =>
+        BitConverter.ToUInt64(SHA256.HashData(Encoding.UTF8.GetBytes(blob + "|" + address)));
+
+    /// <summary>Runs a call on the blob's owner, failing over to the next supernodes; null when none answers.</summary>
+    public async Task<T?> FirstAsync<T>(string blob, Func<Scheduler.SchedulerClient, Task<T>> call) where T : class
+    {
+        foreach (var node in For(blob))
+        {
+            try
+            {
+                return await call(node.Client).ConfigureAwait(false);
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
+            {
+                // Down or unreachable: the next supernode in this blob's order takes over.
+            }
+        }
+        return null;
+    }
+
+    public void Dispose()
+    {
+        foreach (var node in _nodes)
+            node.Channel.Dispose();
+    }
+}
