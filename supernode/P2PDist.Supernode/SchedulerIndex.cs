@@ -49,6 +49,27 @@ internal sealed class SchedulerIndex
     }
 
     private readonly Dictionary<string, DateTime> _lastSeen = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Blob, uint Ordinal), (string Peer, DateTime Until)> _originFetches = [];
+
+    /// <summary>How long an elected peer has to fetch a chunk from the origin and announce it before another is elected.</summary>
+    public TimeSpan OriginFetchLease { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Origin traffic once per chunk: the first peer to ask for a chunk nobody holds is elected to fetch it
+    /// from the origin; until its lease runs out, the others are told to wait for it. Returns true when
+    /// <paramref name="requester"/> should fetch from the origin now.
+    /// </summary>
+    public bool ElectOriginFetcher(string blob, uint ordinal, string requester)
+    {
+        lock (_lock)
+        {
+            var now = Clock.GetUtcNow().UtcDateTime;
+            if (_originFetches.TryGetValue((blob, ordinal), out var lease) && lease.Until > now && lease.Peer != requester)
+                return false;
+            _originFetches[(blob, ordinal)] = (requester, now + OriginFetchLease);
+            return true;
+        }
+    }
 
     public void Register(PeerRecord peer)
     {
@@ -75,6 +96,9 @@ internal sealed class SchedulerIndex
         lock (_lock)
         {
             var cutoff = Clock.GetUtcNow().UtcDateTime - timeout;
+            var now = Clock.GetUtcNow().UtcDateTime;
+            foreach (var stale in _originFetches.Where(kv => kv.Value.Until <= now).Select(kv => kv.Key).ToList())
+                _originFetches.Remove(stale);
             var dead = _lastSeen.Where(kv => kv.Value < cutoff).Select(kv => kv.Key).ToList();
             foreach (var peer in dead)
             {

@@ -75,6 +75,12 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
             var chunk = new ChunkHolders { Ordinal = ordinal };
             lock (Shuffle)
                 chunk.Holders.AddRange(index.Holders(request.PeerId, request.BlobDigest, ordinal, Shuffle).Select(p => new Holder { PeerId = p.Id, Address = p.Address }));
+            if (chunk.Holders.Count == 0 && index.IsKnown(request.PeerId))
+            {
+                bool elected = index.ElectOriginFetcher(request.BlobDigest, ordinal, request.PeerId);
+                chunk.FetchFromOrigin = elected;
+                chunk.AnotherPeerFetching = !elected;
+            }
             response.Chunks.Add(chunk);
         }
         return Task.FromResult(response);

@@ -97,8 +97,22 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                 peers.Rejected(chunkIndex, sent.Sender, new ChunkDigestMismatchException(chunk.Digest, actual, $"peer {sent.Sender}").Message);
             }
         }
+        var planned = PlanRun(chunkIndex);
+        if (peers is not null && planned.Count > 1)
+        {
+            // The swarm fetches each chunk from the origin once: keep only the part of the run granted to us.
+            using var claim = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                planned = planned.Take(await peers.ClaimRunAsync(planned, claim.Token).ConfigureAwait(false)).ToList();
+            }
+            catch (Exception e) when (e is OperationCanceledException or Grpc.Core.RpcException)
+            {
+                planned = planned.Take(1).ToList();
+            }
+        }
         var run = new List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> { (chunkIndex, chunk, done) };
-        foreach (uint memberIndex in PlanRun(chunkIndex).Skip(1))
+        foreach (uint memberIndex in planned.Skip(1))
         {
             var member = bootstrap.GetChunk(memberIndex);
             var next = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -8,6 +8,12 @@ public interface IPeerChunkSource
     /// <summary>The chunk's uncompressed bytes from a peer (unverified: the provider checks them), or null.</summary>
     Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Before an origin fetch of a run of chunks: how many of them, from the first, this peer may fetch
+    /// (the others are held or being fetched by other peers, and are better taken from them).
+    /// </summary>
+    Task<int> ClaimRunAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken);
+
     /// <summary>Called when a peer's bytes passed verification.</summary>
     void Accepted(uint chunkIndex);
 

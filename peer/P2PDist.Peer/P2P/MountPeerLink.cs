@@ -17,6 +17,9 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
     public Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
         network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, cancellationToken);
 
+    public Task<int> ClaimRunAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken) =>
+        network.ClaimAsync(BlobOf(bootstrap.GetChunk(chunkIndices[0])), chunkIndices.Select(_ordinals.Ordinal).ToList(), cancellationToken);
+
     public void Accepted(uint chunkIndex) => Interlocked.Add(ref _bytes, bootstrap.GetChunk(chunkIndex).UncompressedSize);
 
     public void Stored(uint chunkIndex) => network.Announce(BlobOf(bootstrap.GetChunk(chunkIndex)), _ordinals.Ordinal(chunkIndex));

@@ -57,6 +57,9 @@ public sealed class PeerNetwork : IDisposable
     }
 
     public long BytesFromPeers => Interlocked.Read(ref _bytesFromPeers);
+
+    /// <summary>How long a peer waits for another peer elected to fetch a chunk from the origin before fetching it itself.</summary>
+    public TimeSpan WaitForOtherFetcher { get; init; } = TimeSpan.FromSeconds(6);
     public long PeerFailures => Interlocked.Read(ref _peerFailures);
 
     public void RecordRejection(string sender, string reason)
@@ -265,13 +268,40 @@ public sealed class PeerNetwork : IDisposable
         return ranges;
     }
 
+    /// <summary>Asks to be the origin fetcher of a run of ordinals; returns how many leading ones were granted (at least 1).</summary>
+    public async Task<int> ClaimAsync(string blob, IReadOnlyList<uint> ordinals, CancellationToken cancellationToken)
+    {
+        var query = new FindHoldersRequest { PeerId = _peerId, BlobDigest = blob };
+        query.Ordinals.AddRange(ordinals);
+        var reply = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken).ResponseAsync);
+        if (reply is null)
+            return ordinals.Count; // no scheduler: fetch the whole run
+        int granted = 0;
+        foreach (var chunk in reply.Chunks)
+        {
+            if (!chunk.FetchFromOrigin)
+                break;
+            granted++;
+        }
+        return Math.Max(1, granted);
+    }
+
     /// <summary>A chunk's uncompressed bytes from the best holder that answers, or null (then the origin serves).</summary>
     public async Task<PeerChunk?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, CancellationToken cancellationToken)
     {
         var query = new FindHoldersRequest { PeerId = _peerId, BlobDigest = blob, Ordinals = { ordinal } };
-        var holders = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken).ResponseAsync);
-        if (holders is null)
-            return null;
+        var waitUntil = DateTime.UtcNow + WaitForOtherFetcher;
+        FindHoldersResponse? holders;
+        while (true)
+        {
+            holders = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken).ResponseAsync);
+            if (holders is null)
+                return null; // no supernode answers: the origin it is
+            // Another peer was elected to fetch this chunk from the origin: wait for it (bounded), then take it from that peer.
+            if (holders.Chunks.Any(c => c.Holders.Count > 0) || !holders.Chunks.Any(c => c.AnotherPeerFetching) || DateTime.UtcNow >= waitUntil)
+                break;
+            await Task.Delay(100, cancellationToken);
+        }
         foreach (var holder in holders.Chunks.SelectMany(c => c.Holders).Take(3))
         {
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
