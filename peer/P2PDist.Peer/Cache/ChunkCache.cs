@@ -46,8 +46,6 @@ public sealed class ChunkCache
         }
     }
 
-    public long SizeBytes => Interlocked.Read(ref _size);
-    public int ChunkCount => _entries.Count;
     public long Evictions => Interlocked.Read(ref _evictions);
     private long _evictions;
 
@@ -122,6 +120,7 @@ public sealed class ChunkCache
         {
             // Not cached.
         }
+        Interlocked.Increment(ref _misses);
         return null;
     }
 

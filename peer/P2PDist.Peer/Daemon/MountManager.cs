@@ -107,9 +107,8 @@ public sealed class MountManager : IAsyncDisposable
             var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough,
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fuse"));
             RaiseReadahead(request.MountPoint);
-            long imageBytes = 0;
-            for (uint c = 0; c < image.Bootstrap.ChunkCount; c++)
-                imageBytes += image.Bootstrap.GetChunk(c).CompressedSize;
+            // The image's stored size is its blobs' sizes: read from the blob table, not summed over every chunk.
+            long imageBytes = image.Bootstrap.Blobs().Sum(b => (long)b.Size);
             var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _loggers.CreateLogger("p2pdist.peer.prefetch"));
             return new ActiveMount(request, image, store, source, provider, fs, session, prefetch, peers, imageBytes);
         }

@@ -33,19 +33,25 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
             return;
         }
         var chunk = bootstrap.GetChunk(chunkIndex);
-        if (_handles.Count < MaxOpenHandles && cache.TryOpen(chunk.Digest, chunk.UncompressedSize) is { } opened)
+        if (_handles.Count < MaxOpenHandles)
         {
-            var handle = _handles.GetOrAdd(chunkIndex, opened);
-            if (!ReferenceEquals(handle, opened))
-                opened.Dispose();
-            if (RandomAccess.Read(handle, destination.Span, offsetInChunk) == destination.Length)
+            // One open both tests the cache and keeps the handle for the next reads (a miss is counted by TryOpen).
+            if (cache.TryOpen(chunk.Digest, chunk.UncompressedSize) is { } opened)
             {
-                cache.CountHit();
-                return;
+                var handle = _handles.GetOrAdd(chunkIndex, opened);
+                if (!ReferenceEquals(handle, opened))
+                    opened.Dispose();
+                if (RandomAccess.Read(handle, destination.Span, offsetInChunk) == destination.Length)
+                {
+                    cache.CountHit();
+                    return;
+                }
             }
         }
-        if (cache.TryRead(chunk.Digest, chunk.UncompressedSize, offsetInChunk, destination.Span))
+        else if (cache.TryRead(chunk.Digest, chunk.UncompressedSize, offsetInChunk, destination.Span))
+        {
             return;
+        }
         byte[] plain = await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }

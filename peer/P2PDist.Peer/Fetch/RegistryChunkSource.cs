@@ -7,16 +7,13 @@ namespace P2PDist.Peer.Fetch;
 public sealed class RegistryChunkSource(IImageStore store) : IChunkSource
 {
     private long _bytes;
-    private long _requests;
 
     public string Name => $"registry {store.Reference.Registry}/{store.Reference.Repository}";
 
     public long BytesFetched => Interlocked.Read(ref _bytes);
-    public long Requests => Interlocked.Read(ref _requests);
 
     public async Task<byte[]> ReadAsync(RafsBlob blob, ulong offset, int length, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _requests);
         var data = await store.ReadBlobRangeAsync(blob.Digest, (long)offset, length, cancellationToken).ConfigureAwait(false);
         Interlocked.Add(ref _bytes, data.Length);
         return data;

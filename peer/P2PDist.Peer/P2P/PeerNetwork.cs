@@ -22,8 +22,6 @@ public sealed class PeerNetwork : IDisposable
     private readonly HttpClient _peers;
     private readonly ILogger _log;
     private readonly TimeSpan _peerTimeout;
-    private long _bytesFromPeers;
-    private long _peerFailures;
 
     /// <param name="supernodes">ADDRESS:PORT[,ADDRESS:PORT...]: blobs are spread over them by rendezvous hashing.</param>
     public PeerNetwork(string peerId, string listen, string supernodes, TimeSpan peerTimeout, ILogger log)
@@ -56,15 +54,11 @@ public sealed class PeerNetwork : IDisposable
         _supernodes = new SupernodeSet(supernodes.Split(','));
     }
 
-    public long BytesFromPeers => Interlocked.Read(ref _bytesFromPeers);
-
     /// <summary>How long a peer waits for another peer elected to fetch a chunk from the origin before fetching it itself.</summary>
     public TimeSpan WaitForOtherFetcher { get; init; } = TimeSpan.FromSeconds(6);
-    public long PeerFailures => Interlocked.Read(ref _peerFailures);
 
     public void RecordRejection(string sender, string reason)
     {
-        Interlocked.Increment(ref _peerFailures);
         _log.LogWarning("discarded a chunk from a peer ({Peer}): {Reason}", sender, reason);
         _ = ReportAsync(sender, Fault.BadDigest, reason);
     }
@@ -77,7 +71,7 @@ public sealed class PeerNetwork : IDisposable
             try
             {
                 var reply = await node.Client.ReportAsync(new ReportRequest { PeerId = _peerId, BadPeerId = badPeer, Fault = fault, Detail = detail },
-                    deadline: Deadline().Value);
+                    deadline: Deadline());
                 if (reply.Blocked)
                     _log.LogWarning("the supernode blocked peer {Peer}", badPeer);
             }
@@ -88,9 +82,8 @@ public sealed class PeerNetwork : IDisposable
         }
     }
 
-    private static CallDeadline Deadline() => new(DateTime.UtcNow.AddSeconds(5));
-
-    private readonly record struct CallDeadline(DateTime Value);
+    /// <summary>Every call to a supernode has a deadline.</summary>
+    private static DateTime Deadline() => DateTime.UtcNow.AddSeconds(5);
 
     public async Task RegisterAsync(CancellationToken cancellationToken)
     {
@@ -102,7 +95,7 @@ public sealed class PeerNetwork : IDisposable
     {
         try
         {
-            await node.Client.RegisterAsync(new RegisterRequest { PeerId = _peerId, Address = _listen }, deadline: Deadline().Value, cancellationToken: cancellationToken);
+            await node.Client.RegisterAsync(new RegisterRequest { PeerId = _peerId, Address = _listen }, deadline: Deadline(), cancellationToken: cancellationToken);
             _log.LogInformation("registered with the supernode {Supernode} as {PeerId} ({Listen})", node.Address, _peerId, _listen);
             return true;
         }
@@ -218,7 +211,7 @@ public sealed class PeerNetwork : IDisposable
     {
         try
         {
-            var reply = await node.Client.AnnounceAsync(request, deadline: Deadline().Value);
+            var reply = await node.Client.AnnounceAsync(request, deadline: Deadline());
             if (reply.Known)
                 return true;
             if (!await RegisterWithAsync(node, CancellationToken.None))
@@ -228,9 +221,9 @@ public sealed class PeerNetwork : IDisposable
                 everything = _held.ToDictionary(kv => kv.Key, kv => new SortedSet<uint>(kv.Value), StringComparer.Ordinal);
             var full = new AnnounceRequest { PeerId = _peerId };
             full.Added.AddRange(everything.Select(kv => Ranges(kv.Key, kv.Value)));
-            await node.Client.AnnounceAsync(full, deadline: Deadline().Value);
+            await node.Client.AnnounceAsync(full, deadline: Deadline());
             if (request.Added.Count > 0)
-                await node.Client.AnnounceAsync(request, deadline: Deadline().Value);
+                await node.Client.AnnounceAsync(request, deadline: Deadline());
             return true;
         }
         catch (Grpc.Core.RpcException e)
@@ -273,7 +266,7 @@ public sealed class PeerNetwork : IDisposable
     {
         var query = new FindHoldersRequest { PeerId = _peerId, BlobDigest = blob };
         query.Ordinals.AddRange(ordinals);
-        var reply = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken).ResponseAsync);
+        var reply = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync);
         if (reply is null)
             return ordinals.Count; // no scheduler: fetch the whole run
         int granted = 0;
@@ -294,7 +287,7 @@ public sealed class PeerNetwork : IDisposable
         FindHoldersResponse? holders;
         while (true)
         {
-            holders = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline().Value, cancellationToken: cancellationToken).ResponseAsync);
+            holders = await _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync);
             if (holders is null)
                 return null; // no supernode answers: the origin it is
             // Another peer was elected to fetch this chunk from the origin: wait for it (bounded), then take it from that peer.
@@ -311,7 +304,6 @@ public sealed class PeerNetwork : IDisposable
                 var bytes = await _peers.GetByteArrayAsync($"http://{holder.Address}/v1/chunks/{digest.Algorithm.Name()}-{Convert.ToHexStringLower(digest.Bytes)}", attempt.Token);
                 if (bytes.Length == size)
                 {
-                    Interlocked.Add(ref _bytesFromPeers, bytes.Length);
                     return new PeerChunk(bytes, holder.PeerId);
                 }
                 _log.LogWarning("peer {Peer} sent {Length} bytes for chunk {Digest}, expected {Size}", holder.PeerId, bytes.Length, digest, size);
@@ -319,7 +311,6 @@ public sealed class PeerNetwork : IDisposable
             }
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
-                Interlocked.Increment(ref _peerFailures);
                 _log.LogWarning("peer {Peer} ({Address}) failed for chunk {Digest}: {Reason}", holder.PeerId, holder.Address, digest, e.Message);
                 _ = ReportAsync(holder.PeerId, Fault.Timeout, e.Message);
             }

@@ -27,9 +27,6 @@ internal sealed class ChunkDictionary
     public string Repository { get; }
     public DigestAlgorithm Algorithm { get; }
 
-    /// <summary>Dictionary blobs the new image uses, by digest.</summary>
-    public List<RafsBlob> UsedBlobs { get; } = [];
-
     public bool TryReuse(ChunkDigest digest, ChunkTableBuilder table, out uint chunkIndex)
     {
         chunkIndex = 0;
@@ -40,7 +37,6 @@ internal sealed class ChunkDictionary
             var blob = _blobs[(int)chunk.BlobIndex];
             blobIndex = table.AddBlob(blob);
             _blobIndexInImage[chunk.BlobIndex] = blobIndex;
-            UsedBlobs.Add(blob);
         }
         chunkIndex = table.Add(chunk with { BlobIndex = (uint)blobIndex });
         return true;

@@ -21,9 +21,6 @@ public sealed record ConvertOptions
     /// <summary>Paths (one per line) to list in the bootstrap's prefetch table.</summary>
     public IReadOnlyList<string> PrefetchPaths { get; init; } = [];
 
-    /// <summary>Scratch space for the blobs and bootstrap until they are pushed; removed afterwards.</summary>
-    public string WorkDirectory { get; init; } = Path.GetTempPath();
-
     public void Validate()
     {
         if (ChunkSize < 64 * 1024 || ChunkSize > 16 << 20 || (ChunkSize & (ChunkSize - 1)) != 0)

@@ -36,7 +36,6 @@ public sealed class TokenIssuer : IDisposable
 
     public string CertificatePath { get; }
     public string Realm { get; }
-    public int TokensIssued { get; private set; }
 
     public static TokenIssuer Start(string directory, string service, string user, string password)
     {
@@ -77,7 +76,6 @@ public sealed class TokenIssuer : IDisposable
             byte[] body = JsonSerializer.SerializeToUtf8Bytes(new { token = Issue(scope), expires_in = 300 });
             response.ContentType = "application/json";
             await response.OutputStream.WriteAsync(body);
-            TokensIssued++;
         }
     }
 
