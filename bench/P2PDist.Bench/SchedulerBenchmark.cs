@@ -22,7 +22,7 @@ internal static class SchedulerBenchmark
         for (int p = 0; p < peers; p++)
         {
             string id = $"peer-{p}";
-            index.Register(new PeerRecord(id, $"10.{p / 65536}.{p / 256 % 256}.{p % 256}:7710", new Dictionary<string, string> { ["zone"] = $"z{p % 4}" }));
+            index.Register(new PeerState(id, $"10.{p / 65536}.{p / 256 % 256}.{p % 256}:7710", new Dictionary<string, string> { ["zone"] = $"z{p % 4}" }, 0, 0));
             for (int i = 0; i < blobsPerPeer; i++)
             {
                 string blob = blobDigests[random.Next(blobs)];

@@ -28,18 +28,42 @@ internal static class PeerCommands
 
     private static Command Supernode()
     {
-        var listen = new Option<string>("--listen") { Description = "ADDRESS:PORT to serve the scheduler's gRPC API on (HTTP/2)", DefaultValueFactory = _ => "127.0.0.1:7700" };
-        var peerTimeout = new Option<double>("--peer-timeout") { Description = "Seconds without a heartbeat after which a peer is dropped with its holdings (peers beat every 5 s)", DefaultValueFactory = _ => 15 };
-        var command = new Command("supernode", "Run the cluster's scheduler: which peer holds which chunk, ranked holders for a requester") { listen, peerTimeout };
+        var config = new Option<string?>("--config") { Description = "Settings file, YAML or JSON (every setting, commented: deploy/supernode.example.yaml)" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the supernode's files (default /var/lib/p2pdist/supernode; env P2PDIST_SUPERNODE_DATA_DIR)" };
+        var listen = new Option<string?>("--listen") { Description = "ADDRESS:PORT to serve the scheduler's gRPC API on, HTTP/2 (default 127.0.0.1:7700; env P2PDIST_SUPERNODE_LISTEN)" };
+        var metrics = new Option<string?>("--metrics") { Description = "ADDRESS:PORT to serve Prometheus metrics on at /metrics (env P2PDIST_SUPERNODE_METRICS)" };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate: serve gRPC over TLS (with --tls-key; env P2PDIST_SUPERNODE_TLS_CERT)" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert (env P2PDIST_SUPERNODE_TLS_KEY)" };
+        var peerTimeout = new Option<double?>("--peer-timeout") { Description = "Seconds without a heartbeat after which a peer is dropped with its holdings; peers beat every 5 s (default 15)" };
+        var block = new Option<double?>("--block-seconds") { Description = "Seconds a peer reported for a bad digest or 3 timeouts is left out of holder lists (default 600)" };
+        var originFetchers = new Option<int?>("--origin-fetchers") { Description = "Peers that may fetch one chunk from the origin at once; others wait for them (default 1)" };
+        var command = new Command("supernode", "Run the cluster's scheduler: which peer holds which chunk, ranked holders for a requester")
+        {
+            config, dataDir, listen, metrics, tlsCert, tlsKey, peerTimeout, block, originFetchers,
+        };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var defaults = new P2PDist.Supernode.SupernodeOptions();
+            var flags = new P2PDist.Supernode.SupernodeOptions
+            {
+                DataDir = parse.GetValue(dataDir) ?? defaults.DataDir,
+                Listen = parse.GetValue(listen) ?? defaults.Listen,
+                MetricsListen = parse.GetValue(metrics),
+                TlsCertificateFile = parse.GetValue(tlsCert) is { } cert ? Path.GetFullPath(cert) : null,
+                TlsKeyFile = parse.GetValue(tlsKey) is { } key ? Path.GetFullPath(key) : null,
+                PeerTimeoutSeconds = parse.GetValue(peerTimeout) ?? defaults.PeerTimeoutSeconds,
+                BlockSeconds = parse.GetValue(block) ?? defaults.BlockSeconds,
+                OriginFetchersPerChunk = parse.GetValue(originFetchers) ?? defaults.OriginFetchersPerChunk,
+            };
+            var options = P2PDist.Supernode.SupernodeOptions.Load(parse.GetValue(config), Environment.GetEnvironmentVariables()
+                .Cast<System.Collections.DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (string?)e.Value), flags);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
                 context.Cancel = true;
                 stop.Cancel();
             });
-            return await P2PDist.Supernode.SupernodeHost.RunAsync(parse.GetValue(listen)!, TimeSpan.FromSeconds(parse.GetValue(peerTimeout)), stop.Token);
+            return await P2PDist.Supernode.SupernodeHost.RunAsync(options, stop.Token);
         });
         return command;
     }
@@ -55,9 +79,16 @@ internal static class PeerCommands
         var fuseWorkers = new Option<int?>("--fuse-workers") { Description = "FUSE worker threads per mount (default 4)" };
         var mergeSize = new Option<string?>("--merge-size") { Description = "Largest request that merges adjacent missing chunks of a blob, e.g. 2M (default 2M; 0 disables merging)" };
         var passthrough = new Option<bool?>("--passthrough") { Description = "Serve fully cached files through FUSE passthrough (default true; env P2PDIST_PASSTHROUGH)" };
+        var labels = new Option<string?>("--labels") { Description = "Locality labels for the supernode, e.g. zone=a,rack=r1: holders in the same zone rank first (env P2PDIST_LABELS)" };
+        var uploadSlots = new Option<int?>("--upload-slots") { Description = "Uploads to other peers served at once (default 16); more get 503 and try another holder" };
+        var uploadRate = new Option<string?>("--upload-rate") { Description = "Upload bandwidth to other peers per second, e.g. 25M (bytes; default unlimited; env P2PDIST_UPLOAD_BYTES_PER_SECOND)" };
+        var prefetchConcurrency = new Option<int?>("--prefetch-concurrency") { Description = "Chunks a whole-image prefetch fetches at once (default 4)" };
+        var supernodeCa = new Option<string?>("--supernode-ca") { Description = "PEM CA certificate of the supernodes: speak gRPC to them over TLS" };
+        var metrics = new Option<string?>("--metrics") { Description = "Also serve Prometheus metrics on http://ADDRESS:PORT/metrics (always on the --listen address)" };
         var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
         {
             readTimeout, prefetchAll, cacheQuota, supernode, listen, fuseWorkers, mergeSize, passthrough,
+            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics,
         };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -66,7 +97,15 @@ internal static class PeerCommands
                 parse.GetValue(cacheQuota) is { } quota ? SizeParser.ParseLong(quota, "--cache-quota") : null,
                 parse.GetValue(supernode), parse.GetValue(listen),
                 new PeerTuningFlags(parse.GetValue(fuseWorkers), parse.GetValue(mergeSize) is { } merge ? (int)SizeParser.ParseLong(merge, "--merge-size") : null,
-                    parse.GetValue(passthrough)));
+                    parse.GetValue(passthrough))
+                {
+                    Labels = parse.GetValue(labels),
+                    UploadSlots = parse.GetValue(uploadSlots),
+                    UploadBytesPerSecond = parse.GetValue(uploadRate) is { } rate ? SizeParser.ParseLong(rate, "--upload-rate") : null,
+                    PrefetchConcurrency = parse.GetValue(prefetchConcurrency),
+                    SupernodeCaFile = parse.GetValue(supernodeCa),
+                    MetricsListen = parse.GetValue(metrics),
+                });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {

@@ -1,11 +1,9 @@
 namespace P2PDist.Supernode;
 
-/// <summary>A registered peer as the supernode knows it.</summary>
-internal sealed record PeerRecord(string Id, string Address, IReadOnlyDictionary<string, string> Labels);
-
 /// <summary>
-/// Who holds which chunks: per blob, per peer, a bitmap of chunk ordinals. Everything here is rebuilt from
-/// the peers' registrations and announcements, so a restarted supernode loses nothing it cannot get back.
+/// Who holds which chunks: per blob, the holding peers, each with a bitmap of chunk ordinals; per peer, the
+/// load signals that rank it. Everything here is rebuilt from the peers' registrations and announcements, so
+/// a restarted supernode loses nothing it cannot get back.
 /// </summary>
 internal sealed class SchedulerIndex
 {
@@ -13,70 +11,91 @@ internal sealed class SchedulerIndex
     public const uint MaxOrdinal = 1 << 24;
     public const int MaxRangesPerMessage = 1 << 16;
 
+    /// <summary>Holders sampled per query before ranking: enough to find an idle one, few enough to stay fast.</summary>
+    private const int SampleSize = 16;
+
     private readonly object _lock = new();
-    private readonly Dictionary<string, PeerRecord> _peers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Dictionary<string, OrdinalSet>> _blobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PeerState> _peers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, BlobHolders> _blobs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTime> _blockedUntil = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _timeouts = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Blob, uint Ordinal), List<(string Peer, DateTime Until)>> _originFetches = [];
 
     /// <summary>How long a peer reported for a bad digest (or repeated timeouts) is left out of holder lists.</summary>
     public TimeSpan BlockFor { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Timeouts reported against a peer before it is blocked.</summary>
+    /// <summary>Timeouts reported against a peer, with no good transfer between them, before it is blocked.</summary>
     public int TimeoutsBeforeBlock { get; init; } = 3;
+
+    /// <summary>How long an elected peer has to fetch a chunk from the origin and announce it before another is elected.</summary>
+    public TimeSpan OriginFetchLease { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How many peers may fetch one chunk from the origin at once (more: faster first copy, more origin traffic).</summary>
+    public int OriginFetchersPerChunk { get; init; } = 1;
 
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
-    /// <summary>Records a fault against a peer; returns whether the peer is now blocked.</summary>
-    public bool Report(string badPeer, bool badDigest)
-    {
-        lock (_lock)
-        {
-            if (!badDigest && (_timeouts[badPeer] = _timeouts.GetValueOrDefault(badPeer) + 1) < TimeoutsBeforeBlock)
-                return false;
-            _timeouts.Remove(badPeer);
-            _blockedUntil[badPeer] = Clock.GetUtcNow().UtcDateTime + BlockFor;
-            return true;
-        }
-    }
-
-    private bool IsBlocked(string peer) =>
-        _blockedUntil.TryGetValue(peer, out var until) && until > Clock.GetUtcNow().UtcDateTime;
+    private DateTime Now => Clock.GetUtcNow().UtcDateTime;
 
     public int PeerCount
     {
         get { lock (_lock) return _peers.Count; }
     }
 
-    private readonly Dictionary<string, DateTime> _lastSeen = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Blob, uint Ordinal), (string Peer, DateTime Until)> _originFetches = [];
+    public int BlockedCount
+    {
+        get { lock (_lock) return _blockedUntil.Count(kv => kv.Value > Now); }
+    }
 
-    /// <summary>How long an elected peer has to fetch a chunk from the origin and announce it before another is elected.</summary>
-    public TimeSpan OriginFetchLease { get; init; } = TimeSpan.FromSeconds(5);
+    public int BlobCount
+    {
+        get { lock (_lock) return _blobs.Count; }
+    }
+
+    /// <summary>Records a fault against a peer; returns whether the peer is now blocked.</summary>
+    public bool Report(string badPeer, bool badDigest)
+    {
+        lock (_lock)
+        {
+            if (!_peers.TryGetValue(badPeer, out var peer))
+                return false;
+            if (!badDigest && ++peer.RecentTimeouts < TimeoutsBeforeBlock)
+                return false;
+            peer.RecentTimeouts = 0;
+            _blockedUntil[badPeer] = Now + BlockFor;
+            return true;
+        }
+    }
+
+    private bool IsBlocked(string peer) => _blockedUntil.TryGetValue(peer, out var until) && until > Now;
 
     /// <summary>
-    /// Origin traffic once per chunk: the first peer to ask for a chunk nobody holds is elected to fetch it
-    /// from the origin; until its lease runs out, the others are told to wait for it. Returns true when
-    /// <paramref name="requester"/> should fetch from the origin now.
+    /// Origin traffic once per chunk: the first peers (up to <see cref="OriginFetchersPerChunk"/>) to ask for a
+    /// chunk nobody holds are elected to fetch it from the origin; until their leases run out, the others are
+    /// told to wait. Returns true when <paramref name="requester"/> should fetch from the origin now.
     /// </summary>
     public bool ElectOriginFetcher(string blob, uint ordinal, string requester)
     {
         lock (_lock)
         {
-            var now = Clock.GetUtcNow().UtcDateTime;
-            if (_originFetches.TryGetValue((blob, ordinal), out var lease) && lease.Until > now && lease.Peer != requester)
+            var now = Now;
+            if (!_originFetches.TryGetValue((blob, ordinal), out var leases))
+                _originFetches[(blob, ordinal)] = leases = [];
+            leases.RemoveAll(l => l.Until <= now || l.Peer == requester);
+            if (leases.Count >= OriginFetchersPerChunk)
                 return false;
-            _originFetches[(blob, ordinal)] = (requester, now + OriginFetchLease);
+            leases.Add((requester, now + OriginFetchLease));
             return true;
         }
     }
 
-    public void Register(PeerRecord peer)
+    public void Register(PeerState peer)
     {
         lock (_lock)
         {
+            if (_peers.Remove(peer.Id, out var earlier))
+                Forget(earlier); // a re-registration re-announces everything it holds
+            peer.LastSeen = Now;
             _peers[peer.Id] = peer;
-            _lastSeen[peer.Id] = Clock.GetUtcNow().UtcDateTime;
         }
     }
 
@@ -85,8 +104,32 @@ internal sealed class SchedulerIndex
     {
         lock (_lock)
         {
-            if (_peers.ContainsKey(peerId))
-                _lastSeen[peerId] = Clock.GetUtcNow().UtcDateTime;
+            if (_peers.TryGetValue(peerId, out var peer))
+                peer.LastSeen = Now;
+        }
+    }
+
+    /// <summary>A peer's own count of the uploads it is serving: replaces the supernode's guesses since the last one.</summary>
+    public void ReportLoad(string peerId, int activeUploads)
+    {
+        lock (_lock)
+        {
+            if (!_peers.TryGetValue(peerId, out var peer))
+                return;
+            peer.ReportedUploads = activeUploads;
+            peer.AssignedSinceReport = 0;
+        }
+    }
+
+    /// <summary>A requester's measurement of a transfer from <paramref name="fromPeer"/>; a good transfer clears its timeouts.</summary>
+    public void AddTransfer(string fromPeer, ulong bytes, ulong micros)
+    {
+        lock (_lock)
+        {
+            if (!_peers.TryGetValue(fromPeer, out var peer) || micros == 0)
+                return;
+            peer.AddSample(bytes * 1e6 / micros);
+            peer.RecentTimeouts = 0;
         }
     }
 
@@ -95,20 +138,38 @@ internal sealed class SchedulerIndex
     {
         lock (_lock)
         {
-            var cutoff = Clock.GetUtcNow().UtcDateTime - timeout;
-            var now = Clock.GetUtcNow().UtcDateTime;
-            foreach (var stale in _originFetches.Where(kv => kv.Value.Until <= now).Select(kv => kv.Key).ToList())
-                _originFetches.Remove(stale);
-            var dead = _lastSeen.Where(kv => kv.Value < cutoff).Select(kv => kv.Key).ToList();
+            var now = Now;
+            var cutoff = now - timeout;
+            foreach (var (key, leases) in _originFetches.ToList())
+            {
+                leases.RemoveAll(l => l.Until <= now);
+                if (leases.Count == 0)
+                    _originFetches.Remove(key);
+            }
+            foreach (var expired in _blockedUntil.Where(kv => kv.Value <= now).Select(kv => kv.Key).ToList())
+                _blockedUntil.Remove(expired);
+            var dead = _peers.Values.Where(p => p.LastSeen < cutoff).ToList();
             foreach (var peer in dead)
             {
-                _peers.Remove(peer);
-                _lastSeen.Remove(peer);
-                foreach (var holders in _blobs.Values)
-                    holders.Remove(peer);
+                _peers.Remove(peer.Id);
+                Forget(peer);
             }
-            return dead;
+            return dead.Select(p => p.Id).ToList();
         }
+    }
+
+    private void Forget(PeerState peer)
+    {
+        foreach (string blob in peer.Blobs)
+        {
+            if (_blobs.TryGetValue(blob, out var holders))
+            {
+                holders.Remove(peer.Id);
+                if (holders.Count == 0)
+                    _blobs.Remove(blob);
+            }
+        }
+        peer.Blobs.Clear();
     }
 
     public bool IsKnown(string peerId)
@@ -127,10 +188,16 @@ internal sealed class SchedulerIndex
             throw new ArgumentOutOfRangeException(nameof(length), $"ordinals {start}+{length} exceed the limit of {MaxOrdinal} chunks per blob");
         lock (_lock)
         {
+            if (!_peers.TryGetValue(peerId, out var peer))
+                return;
             if (!_blobs.TryGetValue(blob, out var holders))
-                _blobs[blob] = holders = new Dictionary<string, OrdinalSet>(StringComparer.Ordinal);
-            if (!holders.TryGetValue(peerId, out var set))
-                holders[peerId] = set = new OrdinalSet();
+            {
+                if (!add)
+                    return;
+                _blobs[blob] = holders = new BlobHolders();
+            }
+            peer.Blobs.Add(blob);
+            var set = holders.For(peer);
             if (add)
                 set.AddRange(start, length);
             else
@@ -139,37 +206,33 @@ internal sealed class SchedulerIndex
     }
 
     /// <summary>
-    /// Up to <paramref name="limit"/> holders of one chunk, best first: same zone as the requester, then the
-    /// rest; within each group a random pick (partial Fisher-Yates), so that many requesters spread over the
-    /// holders instead of all choosing the first. One pass over the blob's holders, no sort.
+    /// Up to <paramref name="limit"/> holders of one chunk, best first. A random sample of the blob's holders
+    /// (so many requesters spread out, and a query does not visit a thousand holders) is ranked: same zone as
+    /// the requester first, then by <see cref="PeerState.Cost"/> (uploads under way against capacity, measured
+    /// rate, recent timeouts). Blocked peers are left out. The first holder is counted as about to upload.
     /// </summary>
-    public List<PeerRecord> Holders(string requester, string blob, uint ordinal, Random random, int limit = 8)
+    public List<PeerState> Holders(string requester, string blob, uint ordinal, Random random, int limit = 8)
     {
         lock (_lock)
         {
             if (!_blobs.TryGetValue(blob, out var holders))
                 return [];
-            _peers.TryGetValue(requester, out var me);
-            string? zone = me?.Labels.GetValueOrDefault("zone");
-            var near = new List<PeerRecord>();
-            var far = new List<PeerRecord>();
-            foreach (var (peerId, set) in holders)
+            string? zone = _peers.GetValueOrDefault(requester)?.Zone;
+            var sample = new List<PeerState>(SampleSize);
+            holders.Sample(ordinal, Math.Max(SampleSize, limit), random, peer => peer.Id != requester && !IsBlocked(peer.Id), sample);
+            if (sample.Count == 0)
+                return sample;
+            sample.Sort((a, b) =>
             {
-                if (peerId == requester || !set.Contains(ordinal) || IsBlocked(peerId) || !_peers.TryGetValue(peerId, out var peer))
-                    continue;
-                (zone is not null && peer.Labels.GetValueOrDefault("zone") == zone ? near : far).Add(peer);
-            }
-            var ranked = new List<PeerRecord>(Math.Min(limit, near.Count + far.Count));
-            foreach (var group in new[] { near, far })
-            {
-                for (int i = 0; i < group.Count && ranked.Count < limit; i++)
-                {
-                    int pick = random.Next(i, group.Count);
-                    (group[i], group[pick]) = (group[pick], group[i]);
-                    ranked.Add(group[i]);
-                }
-            }
-            return ranked;
+                int byZone = Far(a, zone).CompareTo(Far(b, zone));
+                return byZone != 0 ? byZone : a.Cost().CompareTo(b.Cost());
+            });
+            if (sample.Count > limit)
+                sample.RemoveRange(limit, sample.Count - limit);
+            sample[0].AssignedSinceReport++;
+            return sample;
         }
     }
+
+    private static int Far(PeerState peer, string? zone) => zone is not null && peer.Zone == zone ? 0 : 1;
 }

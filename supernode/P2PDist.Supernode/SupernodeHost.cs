@@ -1,35 +1,69 @@
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace P2PDist.Supernode;
 
-/// <summary>`p2pdist supernode`: the scheduler served over gRPC (HTTP/2 without TLS) on the listen address.</summary>
+/// <summary>
+/// `p2pdist supernode`: the scheduler served over gRPC (HTTP/2, TLS when configured) on the listen address,
+/// Prometheus metrics on their own address, and a loop that drops peers whose heartbeats stopped.
+/// </summary>
 public static class SupernodeHost
 {
-    public static async Task<int> RunAsync(string listen, TimeSpan peerTimeout, CancellationToken stop)
+    public static async Task<int> RunAsync(SupernodeOptions options, CancellationToken stop)
     {
-        if (!System.Net.IPEndPoint.TryParse(listen, out var endpoint))
-            throw new P2PDist.Rafs.P2PDistException($"--listen '{listen}' is not ADDRESS:PORT");
+        var endpoint = System.Net.IPEndPoint.Parse(options.Listen);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint, o => o.Protocols = HttpProtocols.Http2));
+        X509Certificate2? certificate = options.TlsCertificateFile is null ? null
+            : X509Certificate2.CreateFromPemFile(options.TlsCertificateFile, options.TlsKeyFile);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(endpoint, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                if (certificate is not null)
+                    o.UseHttps(certificate);
+            });
+            if (options.MetricsListen is not null)
+                k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen), o => o.Protocols = HttpProtocols.Http1);
+        });
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = 4 << 20);
-        builder.Services.AddSingleton<SchedulerIndex>();
+        builder.Services.AddSingleton(new SchedulerIndex
+        {
+            BlockFor = TimeSpan.FromSeconds(options.BlockSeconds),
+            OriginFetchersPerChunk = options.OriginFetchersPerChunk,
+            OriginFetchLease = TimeSpan.FromSeconds(options.OriginLeaseSeconds),
+        });
         await using var app = builder.Build();
         app.MapGrpcService<SchedulerService>();
-        await app.StartAsync(stop);
-        app.Logger.LogInformation("supernode listening on {Endpoint}; peers silent for {Timeout} s are dropped", endpoint, peerTimeout.TotalSeconds);
         var index = app.Services.GetRequiredService<SchedulerIndex>();
+        SupernodeMetrics.Track(index);
+        if (options.MetricsListen is not null)
+        {
+            app.MapGet("/metrics", async (HttpContext context) =>
+            {
+                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+            }).RequireHost($"*:{System.Net.IPEndPoint.Parse(options.MetricsListen).Port}");
+        }
+        await app.StartAsync(stop);
+        app.Logger.LogInformation("supernode listening on {Endpoint} ({Security}); metrics on {Metrics}; peers silent for {Timeout} s are dropped",
+            endpoint, certificate is null ? "h2c" : "TLS", options.MetricsListen is null ? "(off)" : $"http://{options.MetricsListen}/metrics", options.PeerTimeoutSeconds);
         try
         {
             while (!stop.IsCancellationRequested)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), stop);
-                foreach (var peer in index.Expire(peerTimeout))
+                foreach (var peer in index.Expire(TimeSpan.FromSeconds(options.PeerTimeoutSeconds)))
+                {
+                    SupernodeMetrics.Expired.Inc();
                     app.Logger.LogWarning("peer {PeerId} missed its heartbeats: dropped with its holdings", peer);
+                }
             }
         }
         catch (OperationCanceledException)

@@ -59,6 +59,10 @@ public sealed class ChunkCache
     }
 
     public long Hits => Interlocked.Read(ref _hits);
+    public long SizeBytes => Interlocked.Read(ref _size);
+
+    /// <summary>Raised (under the eviction lock) for each chunk the quota evicted, so the swarm can be told it is gone.</summary>
+    public event Action<ChunkDigest>? Evicted;
     public long Misses => Interlocked.Read(ref _misses);
     public long WriteFailures => Interlocked.Read(ref _writeFailures);
     private long _hits, _misses, _writeFailures;
@@ -192,6 +196,7 @@ public sealed class ChunkCache
                 {
                     Interlocked.Add(ref _size, -entry.Size);
                     Interlocked.Increment(ref _evictions);
+                    Evicted?.Invoke(DigestOf(path));
                 }
             }
         }

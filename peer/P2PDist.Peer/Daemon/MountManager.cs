@@ -26,6 +26,11 @@ public sealed class MountManager : IAsyncDisposable
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly Dictionary<string, ActiveMount> _mounts = new(StringComparer.Ordinal);
 
+    /// <summary>The mounts' swarm links, replaced whole on every mount change so the eviction callback reads it without a lock.</summary>
+    private volatile MountPeerLink[] _links = [];
+
+    private void MountsChanged() => _links = _mounts.Values.Select(m => m.Peers).OfType<MountPeerLink>().ToArray();
+
     private sealed record ActiveMount(MountRequest Request, RafsImage Image, IImageStore Store, RegistryChunkSource Source,
         ChunkProvider Provider, RafsFileSystem FileSystem, FuseSession Session, Prefetcher Prefetch, MountPeerLink? Peers, long ImageBytes);
 
@@ -39,6 +44,12 @@ public sealed class MountManager : IAsyncDisposable
         _log = loggers.CreateLogger("p2pdist.peer.mounts");
         Directory.CreateDirectory(options.DataDir);
         _cache = new ChunkCache(options.CacheDir, options.CacheQuotaBytes);
+        _cache.Evicted += digest =>
+        {
+            // Raised under the cache's eviction lock: the links only queue a withdrawal for the next announcement.
+            foreach (var link in _links)
+                link.Evicted(digest);
+        };
         _materializer = new FileMaterializer(_cache, options.FilesDir);
     }
 
@@ -60,6 +71,7 @@ public sealed class MountManager : IAsyncDisposable
             var mount = await OpenAsync(request, cancellationToken).ConfigureAwait(false);
             mount = mount with { Request = request with { ManifestDigest = mount.Image.Image.Raw.Digest } };
             _mounts[mountPoint] = mount;
+            MountsChanged();
             SaveState();
             _log.LogInformation("mounted {Reference} ({Digest}) at {MountPoint}", request.Reference, mount.Image.Image.Raw.Digest, mountPoint);
             return Describe(mount);
@@ -109,7 +121,7 @@ public sealed class MountManager : IAsyncDisposable
             RaiseReadahead(request.MountPoint);
             // The image's stored size is its blobs' sizes: read from the blob table, not summed over every chunk.
             long imageBytes = image.Bootstrap.Blobs().Sum(b => (long)b.Size);
-            var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _loggers.CreateLogger("p2pdist.peer.prefetch"));
+            var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _options.PrefetchConcurrency, _loggers.CreateLogger("p2pdist.peer.prefetch"));
             return new ActiveMount(request, image, store, source, provider, fs, session, prefetch, peers, imageBytes);
         }
         catch
@@ -128,6 +140,7 @@ public sealed class MountManager : IAsyncDisposable
         {
             if (!_mounts.Remove(mountPoint, out var mount))
                 return false;
+            MountsChanged();
             Close(mount);
             if (forget)
                 SaveState();
@@ -206,7 +219,10 @@ public sealed class MountManager : IAsyncDisposable
 
     private MountInfo Describe(ActiveMount m) => new(
         m.Request.MountPoint, m.Request.Reference, m.Image.Image.Raw.Digest, m.ImageBytes, m.FileSystem.BytesRead,
-        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens, m.Peers?.BytesFromPeers ?? 0);
+        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens, m.Peers?.BytesFromPeers ?? 0,
+        m.Provider.CountCached(), m.Image.Bootstrap.ChunkCount);
+
+    public int Count => _mounts.Count;
 
     /// <summary>Mounts again what the state file lists, first clearing stale mounts a killed daemon left.</summary>
     public async Task RestoreAsync(CancellationToken cancellationToken)
@@ -247,6 +263,7 @@ public sealed class MountManager : IAsyncDisposable
         foreach (var mount in _mounts.Values)
             Close(mount);
         _mounts.Clear();
+        MountsChanged();
         _lock.Release();
     }
 }

@@ -28,6 +28,8 @@ public sealed record MountInfo(
     long ReadErrors,
     long DigestFailures,
     long PassthroughOpens,
-    long BytesFromPeers);
+    long BytesFromPeers,
+    int ChunksCached,
+    int ChunkCount);
 
 public sealed record ApiError(string Error);

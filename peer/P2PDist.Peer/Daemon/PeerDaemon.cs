@@ -34,20 +34,38 @@ public static class PeerDaemon
             k.ListenUnixSocket(options.SocketPath);
             if (options.Listen is not null)
                 k.Listen(System.Net.IPEndPoint.Parse(options.Listen)); // the chunk server for other peers
+            if (options.MetricsListen is not null)
+                k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen));
         });
         await using var app = builder.Build();
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("p2pdist.peer");
+        var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond);
         using var network = options.Supernode is null ? null
-            : new PeerNetwork(PeerIdentity.Load(options.DataDir), options.Listen!, options.Supernode, TimeSpan.FromSeconds(5), loggers.CreateLogger("p2pdist.peer.swarm"));
+            : new PeerNetwork(new SwarmSettings(PeerIdentity.Load(options.DataDir), options.Listen!, options.Supernode)
+            {
+                Labels = options.Labels,
+                SupernodeCaFile = options.SupernodeCaFile,
+            }, uploads, loggers.CreateLogger("p2pdist.peer.swarm"));
         await using var mounts = new MountManager(options, loggers, network);
+        var chunkServer = new ChunkServer(mounts.Cache, uploads);
+        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+        {
+            PeerMetrics.CacheHits.IncTo(mounts.Cache.Hits);
+            PeerMetrics.CacheMisses.IncTo(mounts.Cache.Misses);
+            PeerMetrics.CacheEvictions.IncTo(mounts.Cache.Evictions);
+            PeerMetrics.CacheBytes.Set(mounts.Cache.SizeBytes);
+            PeerMetrics.UploadsActive.Set(uploads.Active);
+            PeerMetrics.Mounts.Set(mounts.Count);
+        });
 
         app.MapGet("/v1/health", () => Results.Ok(new { status = "ok" }));
-        // Chunk server: only chunks in the cache, which holds verified chunks only. The receiver verifies again.
-        app.MapGet("/v1/chunks/{name}", (string name) =>
-            mounts.Cache.PathOfName(name) is { } path && File.Exists(path)
-                ? Results.File(path, "application/octet-stream")
-                : Results.NotFound());
+        app.MapGet("/v1/chunks/{name}", (HttpContext context, string name) => chunkServer.ServeAsync(context, name));
+        app.MapGet("/metrics", async context =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+        });
         app.MapGet("/v1/mounts", () => Results.Ok(mounts.List()));
         app.MapPost("/v1/mounts", async (MountRequest request, CancellationToken cancellationToken) =>
         {

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using P2PDist.Rafs;
+using P2PDist.Settings;
 
 namespace P2PDist.Peer.Daemon;
 
@@ -35,6 +35,24 @@ public sealed record PeerOptions
     /// <summary>Where this peer serves chunks to others (ADDRESS:PORT); also the source address of its connections to peers.</summary>
     public string? Listen { get; init; }
 
+    /// <summary>Locality labels sent to the supernode (e.g. zone, rack): holders in the requester's zone rank first.</summary>
+    public Dictionary<string, string> Labels { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Uploads to other peers served at once; further requests get 503 and try another holder.</summary>
+    public int UploadSlots { get; init; } = 16;
+
+    /// <summary>Upload bandwidth to other peers, bytes per second, shared by all uploads; 0: unlimited.</summary>
+    public long UploadBytesPerSecond { get; init; }
+
+    /// <summary>Chunks a whole-image prefetch fetches at once (from several peers).</summary>
+    public int PrefetchConcurrency { get; init; } = 4;
+
+    /// <summary>PEM file of the CA that signed the supernodes' certificates: talk to them over TLS (https).</summary>
+    public string? SupernodeCaFile { get; init; }
+
+    /// <summary>Also serve Prometheus metrics at http://ADDRESS:PORT/metrics (they are always on the chunk server and the local socket).</summary>
+    public string? MetricsListen { get; init; }
+
     public string FilesDir => Path.Combine(DataDir, "cache", "files");
 
     public string SocketPath => Path.Combine(DataDir, "peer.sock");
@@ -45,22 +63,7 @@ public sealed record PeerOptions
     public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag,
         bool? prefetchAllFlag = null, long? cacheQuotaFlag = null, string? supernodeFlag = null, string? listenFlag = null, PeerTuningFlags? tuning = null)
     {
-        var options = new PeerOptions();
-        if (configFile is not null)
-        {
-            if (!File.Exists(configFile))
-                throw new P2PDistException($"--config: {configFile} does not exist");
-            try
-            {
-                string text = File.ReadAllText(configFile);
-                string json = text.TrimStart().StartsWith('{') ? text : FlatYaml.Parse(text, configFile).ToJsonString();
-                options = JsonSerializer.Deserialize<PeerOptions>(json, new JsonSerializerOptions { PropertyNameCaseInsensitive = true, UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow }) ?? options;
-            }
-            catch (JsonException e)
-            {
-                throw new P2PDistException($"--config {configFile}: {e.Message}");
-            }
-        }
+        var options = configFile is null ? new PeerOptions() : SettingsFile.Read<PeerOptions>(configFile);
         if (environment.TryGetValue("P2PDIST_DATA_DIR", out var dataDir) && !string.IsNullOrEmpty(dataDir))
             options = options with { DataDir = dataDir };
         if (environment.TryGetValue("P2PDIST_READ_TIMEOUT_SECONDS", out var timeout) && double.TryParse(timeout, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
@@ -93,6 +96,22 @@ public sealed record PeerOptions
             options = options with { MergeBytes = merge };
         if (tuning?.Passthrough is { } passthroughFlag)
             options = options with { Passthrough = passthroughFlag };
+        if (environment.TryGetValue("P2PDIST_LABELS", out var labels) && !string.IsNullOrEmpty(labels))
+            options = options with { Labels = SettingsFile.ParseLabels(labels, "P2PDIST_LABELS") };
+        if (environment.TryGetValue("P2PDIST_UPLOAD_BYTES_PER_SECOND", out var rate) && long.TryParse(rate, out long rateValue))
+            options = options with { UploadBytesPerSecond = rateValue };
+        if (tuning?.Labels is { } labelFlag)
+            options = options with { Labels = SettingsFile.ParseLabels(labelFlag, "--labels") };
+        if (tuning?.UploadSlots is { } slots)
+            options = options with { UploadSlots = slots };
+        if (tuning?.UploadBytesPerSecond is { } rateFlag)
+            options = options with { UploadBytesPerSecond = rateFlag };
+        if (tuning?.PrefetchConcurrency is { } prefetchConcurrency)
+            options = options with { PrefetchConcurrency = prefetchConcurrency };
+        if (tuning?.SupernodeCaFile is { } ca)
+            options = options with { SupernodeCaFile = Path.GetFullPath(ca) };
+        if (tuning?.MetricsListen is { } metrics)
+            options = options with { MetricsListen = metrics };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
         options.Validate();
         return options;
@@ -110,10 +129,28 @@ public sealed record PeerOptions
             throw new P2PDistException($"cache quota {CacheQuotaBytes} must not be negative");
         if (MergeBytes is < 0 or > 64 << 20)
             throw new P2PDistException($"merge size {MergeBytes} must be between 0 and 64 MiB");
+        if (UploadSlots is < 1 or > 4096)
+            throw new P2PDistException($"upload slots {UploadSlots} must be between 1 and 4096");
+        if (UploadBytesPerSecond < 0)
+            throw new P2PDistException($"upload rate {UploadBytesPerSecond} must not be negative");
+        if (PrefetchConcurrency is < 1 or > 64)
+            throw new P2PDistException($"prefetch concurrency {PrefetchConcurrency} must be between 1 and 64");
+        if (SupernodeCaFile is not null && !File.Exists(SupernodeCaFile))
+            throw new P2PDistException($"supernode CA file {SupernodeCaFile} does not exist");
+        if (MetricsListen is not null && !System.Net.IPEndPoint.TryParse(MetricsListen, out _))
+            throw new P2PDistException($"--metrics '{MetricsListen}' is not ADDRESS:PORT");
         if (FuseWorkers is < 1 or > 64)
             throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
     }
 }
 
 /// <summary>Flags for the settings a daemon rarely needs changed.</summary>
-public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Passthrough);
+public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Passthrough)
+{
+    public string? Labels { get; init; }
+    public int? UploadSlots { get; init; }
+    public long? UploadBytesPerSecond { get; init; }
+    public int? PrefetchConcurrency { get; init; }
+    public string? SupernodeCaFile { get; init; }
+    public string? MetricsListen { get; init; }
+}

@@ -68,6 +68,34 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
             await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Like <see cref="WarmAsync"/>, but returns false without fetching when the swarm says another peer is
+    /// fetching the chunk from the origin right now: a background prefetch takes other chunks meanwhile.
+    /// </summary>
+    public async Task<bool> TryWarmAsync(uint chunkIndex, CancellationToken cancellationToken)
+    {
+        var chunk = bootstrap.GetChunk(chunkIndex);
+        if (cache.Contains(chunk.Digest))
+            return true;
+        if (peers is not null && !_inFlight.ContainsKey(chunk.Digest)
+            && await peers.IsBeingFetchedElsewhereAsync(chunkIndex, chunk, cancellationToken).ConfigureAwait(false))
+            return false;
+        await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Chunks of this image in the cache now.</summary>
+    public int CountCached()
+    {
+        int cached = 0;
+        for (uint c = 0; c < bootstrap.ChunkCount; c++)
+        {
+            if (cache.Contains(bootstrap.GetChunk(c).Digest))
+                cached++;
+        }
+        return cached;
+    }
+
     private Task<byte[]> GetOrFetch(uint chunkIndex)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
@@ -86,12 +114,16 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         if (peers is not null)
         {
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             var sent = await peers.TryFetchAsync(chunkIndex, chunk, deadline.Token).ConfigureAwait(false);
             if (sent is { Bytes: var fromPeer })
             {
                 var actual = ChunkDigest.Compute(chunk.Digest.Algorithm, fromPeer);
                 if (chunk.Digest.Matches(actual.Bytes))
                 {
+                    PeerMetrics.FetchedBytes.WithLabels("peer").Inc(fromPeer.Length);
+                    PeerMetrics.FetchedChunks.WithLabels("peer").Inc();
+                    PeerMetrics.ChunkFetchSeconds.WithLabels("peer").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
                     peers.Accepted(chunkIndex);
                     cache.Store(chunk.Digest, fromPeer, log);
                     peers.Stored(chunkIndex);
@@ -100,6 +132,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                     return;
                 }
                 Interlocked.Increment(ref _digestFailures);
+                PeerMetrics.DigestFailures.WithLabels("peer").Inc();
                 peers.Rejected(chunkIndex, sent.Sender, new ChunkDigestMismatchException(chunk.Digest, actual, $"peer {sent.Sender}").Message);
             }
         }
@@ -162,7 +195,11 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         {
             ulong start = run[0].Chunk.CompressedOffset;
             int length = (int)(run[^1].Chunk.CompressedOffset + run[^1].Chunk.CompressedSize - start);
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             bytes = await source.ReadAsync(blob, start, length, deadline.Token).ConfigureAwait(false);
+            PeerMetrics.ChunkFetchSeconds.WithLabels("origin").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            PeerMetrics.FetchedBytes.WithLabels("origin").Inc(length);
+            PeerMetrics.FetchedChunks.WithLabels("origin").Inc(run.Count);
         }
         catch (Exception e)
         {
@@ -212,6 +249,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
             catch (P2PDistException e)
             {
                 Interlocked.Increment(ref _digestFailures);
+                PeerMetrics.DigestFailures.WithLabels("origin").Inc();
                 log($"verification failed (attempt {attempt}): {e.Message}");
                 if (attempt >= 2)
                     throw;

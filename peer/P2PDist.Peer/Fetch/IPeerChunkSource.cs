@@ -9,6 +9,12 @@ public interface IPeerChunkSource
     Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Whether another peer has been elected to fetch this chunk from the origin and nobody holds it yet: a
+    /// background prefetch then turns to other chunks and comes back later instead of waiting.
+    /// </summary>
+    Task<bool> IsBeingFetchedElsewhereAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Before an origin fetch of a run of chunks: how many of them, from the first, this peer may fetch
     /// (the others are held or being fetched by other peers, and are better taken from them).
     /// </summary>

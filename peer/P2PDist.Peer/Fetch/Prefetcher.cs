@@ -5,24 +5,30 @@ namespace P2PDist.Peer.Fetch;
 
 /// <summary>
 /// Warms the chunk cache when a mount starts: first the files of the image's prefetch table (directories
-/// expand to every file under them), in table order; then, when asked, every other chunk of the image. It
-/// fetches one chunk at a time, so a reader's miss, which fetches directly, never queues behind it.
+/// expand to every file under them), in table order, one chunk at a time so a reader's miss never queues
+/// behind it; then, when asked, every other chunk of the image, several at once in a random order of this
+/// peer's own: peers of a swarm then hold different chunks early and trade them (as BitTorrent's random
+/// first pieces do) instead of all waiting for the same one. A chunk another peer is fetching from the
+/// origin is put back and taken up later.
 /// </summary>
 internal sealed class Prefetcher : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
 
-    private Prefetcher(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, ILogger log)
+    /// <summary>Times a chunk is put back because another peer is fetching it before this peer waits for it (about 5 s).</summary>
+    private const int MaxDeferrals = 100;
+
+    private Prefetcher(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log)
     {
-        Completion = Task.Run(() => RunAsync(bootstrap, provider, wholeImage, log, _stop.Token));
+        Completion = Task.Run(() => RunAsync(bootstrap, provider, wholeImage, concurrency, log, _stop.Token));
     }
 
     public Task Completion { get; }
 
-    public static Prefetcher Start(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, ILogger log) =>
-        new(bootstrap, provider, wholeImage, log);
+    public static Prefetcher Start(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log) =>
+        new(bootstrap, provider, wholeImage, concurrency, log);
 
-    private static async Task RunAsync(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, ILogger log, CancellationToken stop)
+    private static async Task RunAsync(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log, CancellationToken stop)
     {
         var done = new HashSet<uint>();
         int listed = 0, failed = 0;
@@ -38,16 +44,53 @@ internal sealed class Prefetcher : IDisposable
                 listed++;
             }
             if (wholeImage)
-            {
-                for (uint c = 0; c < bootstrap.ChunkCount; c++)
-                    failed += await WarmAsync(bootstrap, provider, c, done, log, stop).ConfigureAwait(false);
-            }
+                failed += await WarmEverythingAsync(bootstrap, provider, concurrency, done, log, stop).ConfigureAwait(false);
             log.LogInformation("prefetch done: {Entries} prefetch entries, {Chunks} chunks warmed, {Failed} failed", listed, done.Count, failed);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // Unmounted while prefetching.
         }
+    }
+
+    private static async Task<int> WarmEverythingAsync(RafsBootstrap bootstrap, ChunkProvider provider, int concurrency, HashSet<uint> done, ILogger log, CancellationToken stop)
+    {
+        var order = Enumerable.Range(0, bootstrap.ChunkCount).Select(c => (uint)c).Where(c => !done.Contains(c)).ToArray();
+        Random.Shared.Shuffle(order);
+        foreach (uint c in order)
+            done.Add(c);
+        var queue = new System.Collections.Concurrent.ConcurrentQueue<(uint Chunk, int Deferrals)>(order.Select(c => (c, 0)));
+        int failed = 0;
+        async Task WorkAsync()
+        {
+            while (queue.TryDequeue(out var next))
+            {
+                try
+                {
+                    bool warmed = next.Deferrals >= MaxDeferrals
+                        ? await WarmOneAsync(provider, next.Chunk, stop).ConfigureAwait(false)
+                        : await provider.TryWarmAsync(next.Chunk, stop).ConfigureAwait(false);
+                    if (!warmed)
+                    {
+                        queue.Enqueue((next.Chunk, next.Deferrals + 1));
+                        await Task.Delay(50, stop).ConfigureAwait(false); // everything left may be under way elsewhere: do not spin
+                    }
+                }
+                catch (Exception e) when (e is P2PDistException or P2PDist.Oci.OciException or IOException or Grpc.Core.RpcException)
+                {
+                    log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(next.Chunk).Digest, e.Message);
+                    Interlocked.Increment(ref failed);
+                }
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(WorkAsync, stop))).ConfigureAwait(false);
+        return failed;
+    }
+
+    private static async Task<bool> WarmOneAsync(ChunkProvider provider, uint chunkIndex, CancellationToken stop)
+    {
+        await provider.WarmAsync(chunkIndex, stop).ConfigureAwait(false);
+        return true;
     }
 
     private static async Task<int> WarmAsync(RafsBootstrap bootstrap, ChunkProvider provider, uint chunkIndex, HashSet<uint> done, ILogger log, CancellationToken stop)

@@ -124,11 +124,13 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
             if (!pending.IsCompletedSuccessfully)
                 pending.AsTask().GetAwaiter().GetResult();
             Interlocked.Add(ref _bytesRead, length);
+            PeerMetrics.ReadBytes.Inc(length);
             return length;
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException or P2PDistException or OciException or IOException)
         {
             Interlocked.Increment(ref _readErrors);
+            PeerMetrics.ReadErrors.Inc();
             log.LogError("read of inode {Ino} bytes {Offset}+{Length} failed: {Reason}", node, offset, length,
                 e is OperationCanceledException ? $"cancelled: no data within the {ReadTimeout.TotalSeconds:0.#} s read deadline, or the reader was interrupted" : e.Message);
             return -Errno.EIO;

@@ -7,6 +7,7 @@ namespace P2PDist.Peer.P2P;
 internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network) : IPeerChunkSource
 {
     private readonly BlobOrdinals _ordinals = new(bootstrap);
+    private readonly Lazy<ChunksByDigest> _byDigest = new(() => new ChunksByDigest(bootstrap));
     private long _bytes;
 
     /// <summary>Verified bytes this mount got from peers.</summary>
@@ -17,6 +18,9 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
     public Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
         network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, cancellationToken);
 
+    public Task<bool> IsBeingFetchedElsewhereAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
+        network.IsBeingFetchedElsewhereAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), cancellationToken);
+
     public Task<int> ClaimRunAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken) =>
         network.ClaimAsync(BlobOf(bootstrap.GetChunk(chunkIndices[0])), chunkIndices.Select(_ordinals.Ordinal).ToList(), cancellationToken);
 
@@ -25,4 +29,11 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
     public void Stored(uint chunkIndex) => network.Announce(BlobOf(bootstrap.GetChunk(chunkIndex)), _ordinals.Ordinal(chunkIndex));
 
     public void Rejected(uint chunkIndex, string sender, string reason) => network.RecordRejection(sender, reason);
+
+    /// <summary>The cache evicted a chunk: if this image uses it, the swarm hears that this peer no longer holds it.</summary>
+    public void Evicted(ChunkDigest digest)
+    {
+        foreach (uint chunkIndex in _byDigest.Value.Find(digest))
+            network.Withdraw(BlobOf(bootstrap.GetChunk(chunkIndex)), _ordinals.Ordinal(chunkIndex));
+    }
 }

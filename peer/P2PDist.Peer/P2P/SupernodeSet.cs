@@ -17,11 +17,15 @@ internal sealed class SupernodeSet : IDisposable
 
     private readonly List<Node> _nodes;
 
-    public SupernodeSet(IEnumerable<string> addresses)
+    /// <param name="caFile">PEM CA that signed the supernodes' certificates: speak TLS (https) and trust only it; null for h2c.</param>
+    public SupernodeSet(IEnumerable<string> addresses, string? caFile = null)
     {
         _nodes = addresses.Select(a => a.Trim()).Where(a => a.Length > 0).Distinct().Select(a =>
         {
-            var channel = GrpcChannel.ForAddress($"http://{a}", new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3) } });
+            var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3) };
+            if (caFile is not null)
+                handler.SslOptions = P2PDist.Oci.PrivateCa.ClientOptions(caFile);
+            var channel = GrpcChannel.ForAddress($"{(caFile is null ? "http" : "https")}://{a}", new GrpcChannelOptions { HttpHandler = handler });
             return new Node(a, channel, new Scheduler.SchedulerClient(channel));
         }).ToList();
         if (_nodes.Count == 0)

@@ -43,22 +43,7 @@ public sealed partial class RegistryClient : IImageStore
             AutomaticDecompression = DecompressionMethods.None,
         };
         if (options.CaCertificateFile is not null)
-        {
-            var extra = new X509Certificate2Collection();
-            extra.ImportFromPemFile(options.CaCertificateFile);
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (errors == System.Net.Security.SslPolicyErrors.None)
-                    return true;
-                if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-                    return false;
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(extra);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(new X509Certificate2(certificate));
-            };
-        }
+            handler.SslOptions = PrivateCa.ClientOptions(options.CaCertificateFile);
         return handler;
     }
 

@@ -132,7 +132,7 @@ public sealed class TarAndLayerTests
     [Fact]
     public void Announcements_CollapseIntoRanges()
     {
-        var ranges = P2PDist.Peer.P2P.PeerNetwork.Ranges("sha256:" + new string('a', 64), new SortedSet<uint> { 0, 1, 2, 3, 7, 9, 10 });
+        var ranges = P2PDist.Peer.P2P.Announcer.Ranges("sha256:" + new string('a', 64), new SortedSet<uint> { 0, 1, 2, 3, 7, 9, 10 });
         Assert.Equal([0u, 7u, 9u], ranges.Starts);
         Assert.Equal([4u, 1u, 2u], ranges.Lengths);
     }

@@ -2,13 +2,13 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using P2PDist.Rafs;
 
-namespace P2PDist.Peer.Daemon;
+namespace P2PDist.Settings;
 
 /// <summary>
-/// Reads the flat YAML the peer's settings need (`key: value` lines, `#` comments, quoted or bare scalars)
+/// Reads the flat YAML the settings files need (`key: value` lines, `#` comments, quoted or bare scalars)
 /// into JSON, so YAML and JSON settings files share one deserializer. Nested YAML is refused with the line.
 /// </summary>
-internal static class FlatYaml
+public static class FlatYaml
 {
     public static JsonObject Parse(string text, string fileName)
     {

@@ -1,0 +1,32 @@
+using Prometheus;
+
+namespace P2PDist.Peer;
+
+/// <summary>
+/// The peer's Prometheus metrics, served at /metrics on the chunk server, the local socket and <c>--metrics</c>.
+/// Names start with p2pdist_peer_; the Grafana dashboard in deploy/grafana reads them.
+/// </summary>
+public static class PeerMetrics
+{
+    public static readonly Counter ReadBytes = Metrics.CreateCounter("p2pdist_peer_read_bytes_total", "Bytes containers read through the FUSE mounts");
+    public static readonly Counter FetchedBytes = Metrics.CreateCounter("p2pdist_peer_fetched_bytes_total", "Verified chunk bytes fetched, by source (origin: compressed bytes from the registry; peer: chunk bytes from other peers)", "source");
+    public static readonly Counter FetchedChunks = Metrics.CreateCounter("p2pdist_peer_fetched_chunks_total", "Verified chunks fetched, by source", "source");
+    public static readonly Histogram ChunkFetchSeconds = Metrics.CreateHistogram("p2pdist_peer_chunk_fetch_seconds", "Time to fetch one chunk (or one merged origin run), by source", new HistogramConfiguration
+    {
+        LabelNames = ["source"],
+        Buckets = Histogram.ExponentialBuckets(0.001, 2, 16),
+    });
+    public static readonly Counter DigestFailures = Metrics.CreateCounter("p2pdist_peer_digest_failures_total", "Chunks that failed verification, by source (the bytes were discarded)", "source");
+    public static readonly Counter PeerFailures = Metrics.CreateCounter("p2pdist_peer_peer_fetch_failures_total", "Fetches from other peers that failed, by reason (busy, missing, timeout, error, bad_length, bad_digest)", "reason");
+    public static readonly Counter CacheHits = Metrics.CreateCounter("p2pdist_peer_cache_hits_total", "Chunk reads served by the local cache");
+    public static readonly Counter CacheMisses = Metrics.CreateCounter("p2pdist_peer_cache_misses_total", "Chunk reads that had to fetch");
+    public static readonly Gauge CacheBytes = Metrics.CreateGauge("p2pdist_peer_cache_bytes", "Bytes in the chunk cache");
+    public static readonly Counter CacheEvictions = Metrics.CreateCounter("p2pdist_peer_cache_evictions_total", "Chunks evicted from the cache by its quota");
+    public static readonly Counter ReadErrors = Metrics.CreateCounter("p2pdist_peer_read_errors_total", "FUSE reads answered with an error (EIO after the read deadline)");
+    public static readonly Counter UploadedBytes = Metrics.CreateCounter("p2pdist_peer_uploaded_bytes_total", "Chunk bytes served to other peers");
+    public static readonly Counter UploadedChunks = Metrics.CreateCounter("p2pdist_peer_uploaded_chunks_total", "Chunks served to other peers");
+    public static readonly Counter UploadsRefused = Metrics.CreateCounter("p2pdist_peer_uploads_refused_total", "Chunk requests refused because every upload slot was busy");
+    public static readonly Gauge UploadsActive = Metrics.CreateGauge("p2pdist_peer_uploads_active", "Uploads to other peers under way");
+    public static readonly Gauge Mounts = Metrics.CreateGauge("p2pdist_peer_mounts", "Images mounted");
+    public static readonly Gauge SupernodeUp = Metrics.CreateGauge("p2pdist_peer_supernode_up", "1 when the supernode answered the last call, by supernode", "supernode");
+}

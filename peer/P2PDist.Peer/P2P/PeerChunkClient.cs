@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace P2PDist.Peer.P2P;
+
+/// <summary>
+/// Fetches one chunk from another peer's chunk server. Connections leave from this peer's own address (so
+/// peers on 127.0.2.x look like separate hosts and per-address link limits apply). A transfer may take as
+/// long as the link needs, but one that makes no progress for <c>stallTimeout</c> is abandoned.
+/// </summary>
+internal sealed class PeerChunkClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly TimeSpan _stallTimeout;
+
+    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout)
+    {
+        _stallTimeout = stallTimeout;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+            MaxConnectionsPerServer = 64,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(source.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(source, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public enum Outcome { Received, Busy, Missing, WrongLength, Stalled, Failed }
+
+    public readonly record struct Result(Outcome Outcome, byte[]? Bytes, string Detail);
+
+    public async Task<Result> GetAsync(string address, string chunkName, uint expectedSize, CancellationToken cancellationToken)
+    {
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stall.CancelAfter(_stallTimeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{address}/v1/chunks/{chunkName}");
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+                return new Result(Outcome.Busy, null, "all upload slots busy");
+            if (response.StatusCode == HttpStatusCode.NotFound)
+                return new Result(Outcome.Missing, null, "chunk not in its cache (evicted?)");
+            if (!response.IsSuccessStatusCode)
+                return new Result(Outcome.Failed, null, $"HTTP {(int)response.StatusCode}");
+            if (response.Content.Headers.ContentLength is { } announced && announced != expectedSize)
+                return new Result(Outcome.WrongLength, null, $"announced {announced} bytes, expected {expectedSize}");
+            var bytes = new byte[expectedSize];
+            await using var body = await response.Content.ReadAsStreamAsync(stall.Token).ConfigureAwait(false);
+            int filled = 0;
+            while (true)
+            {
+                // The stall clock restarts with every piece received: slow is fine, stopped is not.
+                stall.CancelAfter(_stallTimeout);
+                int read = filled < bytes.Length
+                    ? await body.ReadAsync(bytes.AsMemory(filled), stall.Token).ConfigureAwait(false)
+                    : await body.ReadAsync(new byte[1], stall.Token).ConfigureAwait(false);
+                if (read == 0)
+                    break;
+                filled += read;
+                if (filled > bytes.Length)
+                    return new Result(Outcome.WrongLength, null, $"sent more than {expectedSize} bytes");
+            }
+            return filled == bytes.Length
+                ? new Result(Outcome.Received, bytes, "")
+                : new Result(Outcome.WrongLength, null, $"sent {filled} bytes, expected {expectedSize}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new Result(Outcome.Stalled, null, $"no progress for {_stallTimeout.TotalSeconds:0.#} s");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            return new Result(Outcome.Failed, null, e.Message);
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

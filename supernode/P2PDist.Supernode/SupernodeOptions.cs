@@ -1,0 +1,98 @@
+using P2PDist.Rafs;
+using P2PDist.Settings;
+
+namespace P2PDist.Supernode;
+
+/// <summary>
+/// The supernode's settings. Precedence: defaults, then <c>--config FILE</c> (YAML or JSON), then
+/// P2PDIST_SUPERNODE_-prefixed environment variables, then flags. It keeps no state that cannot be rebuilt
+/// from the peers; the data directory holds only what an operator puts there (certificates, say).
+/// </summary>
+public sealed record SupernodeOptions
+{
+    public string DataDir { get; init; } = "/var/lib/p2pdist/supernode";
+
+    /// <summary>ADDRESS:PORT of the gRPC API (HTTP/2; TLS when a certificate is given).</summary>
+    public string Listen { get; init; } = "127.0.0.1:7700";
+
+    /// <summary>ADDRESS:PORT serving Prometheus metrics at /metrics (plain HTTP/1.1); none by default.</summary>
+    public string? MetricsListen { get; init; }
+
+    /// <summary>PEM certificate (chain) and key: serve gRPC over TLS.</summary>
+    public string? TlsCertificateFile { get; init; }
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>Seconds without a heartbeat after which a peer is dropped with its holdings (peers beat every 5 s).</summary>
+    public double PeerTimeoutSeconds { get; init; } = 15;
+
+    /// <summary>Seconds a peer reported for a bad digest, or repeated timeouts, is left out of holder lists.</summary>
+    public double BlockSeconds { get; init; } = 600;
+
+    /// <summary>Peers that may fetch one chunk from the origin at once; the others wait for them.</summary>
+    public int OriginFetchersPerChunk { get; init; } = 1;
+
+    /// <summary>Seconds an elected origin fetcher has before another peer is elected.</summary>
+    public double OriginLeaseSeconds { get; init; } = 5;
+
+    public static SupernodeOptions Load(string? configFile, IDictionary<string, string?> environment, SupernodeOptions? flags)
+    {
+        var options = configFile is null ? new SupernodeOptions() : SettingsFile.Read<SupernodeOptions>(configFile);
+        string? Env(string name) => environment.TryGetValue("P2PDIST_SUPERNODE_" + name, out var value) && !string.IsNullOrEmpty(value) ? value : null;
+        double? EnvSeconds(string name) => Env(name) is { } text && double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out double value) ? value : null;
+        options = options with
+        {
+            DataDir = Env("DATA_DIR") ?? options.DataDir,
+            Listen = Env("LISTEN") ?? options.Listen,
+            MetricsListen = Env("METRICS") ?? options.MetricsListen,
+            TlsCertificateFile = Env("TLS_CERT") ?? options.TlsCertificateFile,
+            TlsKeyFile = Env("TLS_KEY") ?? options.TlsKeyFile,
+            PeerTimeoutSeconds = EnvSeconds("PEER_TIMEOUT_SECONDS") ?? options.PeerTimeoutSeconds,
+            BlockSeconds = EnvSeconds("BLOCK_SECONDS") ?? options.BlockSeconds,
+        };
+        if (flags is not null)
+            options = Overlay(options, flags);
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>Flags win where they differ from the defaults.</summary>
+    private static SupernodeOptions Overlay(SupernodeOptions options, SupernodeOptions flags)
+    {
+        var defaults = new SupernodeOptions();
+        return options with
+        {
+            DataDir = flags.DataDir != defaults.DataDir ? flags.DataDir : options.DataDir,
+            Listen = flags.Listen != defaults.Listen ? flags.Listen : options.Listen,
+            MetricsListen = flags.MetricsListen ?? options.MetricsListen,
+            TlsCertificateFile = flags.TlsCertificateFile ?? options.TlsCertificateFile,
+            TlsKeyFile = flags.TlsKeyFile ?? options.TlsKeyFile,
+            PeerTimeoutSeconds = flags.PeerTimeoutSeconds != defaults.PeerTimeoutSeconds ? flags.PeerTimeoutSeconds : options.PeerTimeoutSeconds,
+            BlockSeconds = flags.BlockSeconds != defaults.BlockSeconds ? flags.BlockSeconds : options.BlockSeconds,
+            OriginFetchersPerChunk = flags.OriginFetchersPerChunk != defaults.OriginFetchersPerChunk ? flags.OriginFetchersPerChunk : options.OriginFetchersPerChunk,
+            OriginLeaseSeconds = flags.OriginLeaseSeconds != defaults.OriginLeaseSeconds ? flags.OriginLeaseSeconds : options.OriginLeaseSeconds,
+        };
+    }
+
+    public void Validate()
+    {
+        if (!System.Net.IPEndPoint.TryParse(Listen, out _))
+            throw new P2PDistException($"--listen '{Listen}' is not ADDRESS:PORT");
+        if (MetricsListen is not null && !System.Net.IPEndPoint.TryParse(MetricsListen, out _))
+            throw new P2PDistException($"--metrics '{MetricsListen}' is not ADDRESS:PORT");
+        if ((TlsCertificateFile is null) != (TlsKeyFile is null))
+            throw new P2PDistException("--tls-cert and --tls-key go together");
+        foreach (var file in new[] { TlsCertificateFile, TlsKeyFile })
+        {
+            if (file is not null && !File.Exists(file))
+                throw new P2PDistException($"TLS file {file} does not exist");
+        }
+        if (PeerTimeoutSeconds is <= 0 or > 86400)
+            throw new P2PDistException($"peer timeout {PeerTimeoutSeconds} s must be between 0 and 86400");
+        if (BlockSeconds is < 0 or > 86400 * 7)
+            throw new P2PDistException($"block time {BlockSeconds} s must be between 0 and a week");
+        if (OriginFetchersPerChunk is < 1 or > 64)
+            throw new P2PDistException($"origin fetchers per chunk {OriginFetchersPerChunk} must be between 1 and 64");
+        if (OriginLeaseSeconds is <= 0 or > 600)
+            throw new P2PDistException($"origin lease {OriginLeaseSeconds} s must be between 0 and 600");
+    }
+}
