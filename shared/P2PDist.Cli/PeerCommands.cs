@@ -26,6 +26,19 @@ internal static class PeerCommands
 
     public static IEnumerable<Command> Create() => [Peer(), Mount(), Umount(), Mounts(), Supernode()];
 
+    /// <summary>A second signal can arrive while the daemon is already shutting down and the source is gone.</summary>
+    private static void CancelQuietly(CancellationTokenSource stop)
+    {
+        try
+        {
+            stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already stopped.
+        }
+    }
+
     private static Command Supernode()
     {
         var config = new Option<string?>("--config") { Description = "Settings file, YAML or JSON (every setting, commented: deploy/supernode.example.yaml)" };
@@ -61,7 +74,7 @@ internal static class PeerCommands
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
                 context.Cancel = true;
-                stop.Cancel();
+                CancelQuietly(stop);
             });
             return await P2PDist.Supernode.SupernodeHost.RunAsync(options, stop.Token);
         });
@@ -82,7 +95,7 @@ internal static class PeerCommands
         var labels = new Option<string?>("--labels") { Description = "Locality labels for the supernode, e.g. zone=a,rack=r1: holders in the same zone rank first (env P2PDIST_LABELS)" };
         var uploadSlots = new Option<int?>("--upload-slots") { Description = "Uploads to other peers served at once (default 16); more get 503 and try another holder" };
         var uploadRate = new Option<string?>("--upload-rate") { Description = "Upload bandwidth to other peers per second, e.g. 25M (bytes; default unlimited; env P2PDIST_UPLOAD_BYTES_PER_SECOND)" };
-        var prefetchConcurrency = new Option<int?>("--prefetch-concurrency") { Description = "Chunks a whole-image prefetch fetches at once (default 4)" };
+        var prefetchConcurrency = new Option<int?>("--prefetch-concurrency") { Description = "Chunks a whole-image prefetch fetches at once (default 8)" };
         var supernodeCa = new Option<string?>("--supernode-ca") { Description = "PEM CA certificate of the supernodes: speak gRPC to them over TLS" };
         var metrics = new Option<string?>("--metrics") { Description = "Also serve Prometheus metrics on http://ADDRESS:PORT/metrics (always on the --listen address)" };
         var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
@@ -110,12 +123,12 @@ internal static class PeerCommands
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
                 context.Cancel = true;
-                stop.Cancel();
+                CancelQuietly(stop);
             });
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
             {
                 context.Cancel = true;
-                stop.Cancel();
+                CancelQuietly(stop);
             });
             return await PeerDaemon.RunAsync(options, stop.Token);
         });

@@ -88,6 +88,16 @@ internal sealed class SchedulerIndex
         }
     }
 
+    /// <summary>Whether some peer holds a live lease to fetch this chunk from the origin.</summary>
+    public bool IsBeingFetched(string blob, uint ordinal)
+    {
+        lock (_lock)
+        {
+            var now = Now;
+            return _originFetches.TryGetValue((blob, ordinal), out var leases) && leases.Any(l => l.Until > now);
+        }
+    }
+
     public void Register(PeerState peer)
     {
         lock (_lock)

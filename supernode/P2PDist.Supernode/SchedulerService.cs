@@ -117,7 +117,11 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
             lock (Shuffle)
                 chunk.Holders.AddRange(index.Holders(request.PeerId, request.BlobDigest, ordinal, Shuffle).Select(p => new Holder { PeerId = p.Id, Address = p.Address }));
             // Only a registered peer is elected: an unknown one could never announce what it fetched.
-            if (chunk.Holders.Count == 0 && known)
+            if (chunk.Holders.Count == 0 && request.NoElection)
+            {
+                chunk.AnotherPeerFetching = index.IsBeingFetched(request.BlobDigest, ordinal);
+            }
+            else if (chunk.Holders.Count == 0 && known)
             {
                 bool elected = index.ElectOriginFetcher(request.BlobDigest, ordinal, request.PeerId);
                 chunk.FetchFromOrigin = elected;

@@ -91,6 +91,8 @@ public sealed class MountManager : IAsyncDisposable
             Password = request.Password,
             CaCertificateFile = request.CaCertificateFile,
             RequestTimeout = TimeSpan.FromSeconds(Math.Min(_options.ReadTimeoutSeconds, 30)),
+            // All of this node's traffic leaves from its own address (one link per node).
+            SourceAddress = _options.Listen is { } listen ? System.Net.IPEndPoint.Parse(listen).Address : null,
         };
         var store = ImageStores.Open(ImageReference.Parse(request.Reference), registry);
         RafsImage? image = null;

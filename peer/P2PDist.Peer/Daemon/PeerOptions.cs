@@ -45,7 +45,7 @@ public sealed record PeerOptions
     public long UploadBytesPerSecond { get; init; }
 
     /// <summary>Chunks a whole-image prefetch fetches at once (from several peers).</summary>
-    public int PrefetchConcurrency { get; init; } = 4;
+    public int PrefetchConcurrency { get; init; } = 8;
 
     /// <summary>PEM file of the CA that signed the supernodes' certificates: talk to them over TLS (https).</summary>
     public string? SupernodeCaFile { get; init; }
@@ -121,8 +121,8 @@ public sealed record PeerOptions
     {
         if (ReadTimeoutSeconds is <= 0 or > 3600)
             throw new P2PDistException($"read timeout {ReadTimeoutSeconds} s must be between 0 and 3600");
-        if ((Supernode is null) != (Listen is null))
-            throw new P2PDistException("--supernode and --listen go together: a peer in the swarm must also serve chunks");
+        if (Supernode is not null && Listen is null)
+            throw new P2PDistException("--supernode needs --listen: a peer in the swarm must also serve chunks");
         if (Listen is not null && !System.Net.IPEndPoint.TryParse(Listen, out _))
             throw new P2PDistException($"--listen '{Listen}' is not ADDRESS:PORT");
         if (CacheQuotaBytes < 0)

@@ -69,19 +69,40 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     }
 
     /// <summary>
-    /// Like <see cref="WarmAsync"/>, but returns false without fetching when the swarm says another peer is
-    /// fetching the chunk from the origin right now: a background prefetch takes other chunks meanwhile.
+    /// Like <see cref="WarmAsync"/> for a background prefetch in a swarm: returns false without fetching when
+    /// the chunk is better left for later (another peer is fetching it from the origin, or nobody holds it and
+    /// this peer is already fetching from the origin). <paramref name="originGate"/> lets one origin fetch of
+    /// the prefetch run at a time, so the chunks it fetches are complete, announced and shared early.
     /// </summary>
-    public async Task<bool> TryWarmAsync(uint chunkIndex, CancellationToken cancellationToken)
+    public async Task<bool> TryWarmAsync(uint chunkIndex, SemaphoreSlim originGate, CancellationToken cancellationToken)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (cache.Contains(chunk.Digest))
             return true;
-        if (peers is not null && !_inFlight.ContainsKey(chunk.Digest)
-            && await peers.IsBeingFetchedElsewhereAsync(chunkIndex, chunk, cancellationToken).ConfigureAwait(false))
-            return false;
-        await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return true;
+        if (peers is null || _inFlight.ContainsKey(chunk.Digest))
+        {
+            await GetOrFetch(chunkIndex, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        bool gate = originGate.Wait(0);
+        try
+        {
+            var probe = await peers.ProbeAsync(chunkIndex, chunk, mayElect: gate, cancellationToken).ConfigureAwait(false);
+            if (probe is SwarmProbe.OtherFetching or SwarmProbe.Nobody)
+                return false;
+            if (probe == SwarmProbe.Held && gate)
+            {
+                originGate.Release();
+                gate = false;
+            }
+            await GetOrFetch(chunkIndex, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            if (gate)
+                originGate.Release();
+        }
     }
 
     /// <summary>Chunks of this image in the cache now.</summary>
@@ -96,20 +117,22 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         return cached;
     }
 
-    private Task<byte[]> GetOrFetch(uint chunkIndex)
+    /// <param name="alone">Fetch just this chunk from the origin, no merged run: a swarm prefetch wants each
+    /// chunk complete (and shareable) as soon as possible more than it wants fewer requests.</param>
+    private Task<byte[]> GetOrFetch(uint chunkIndex, bool alone = false)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (_inFlight.TryGetValue(chunk.Digest, out var running))
             return running;
         var done = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_inFlight.TryAdd(chunk.Digest, done.Task))
-            return _inFlight.TryGetValue(chunk.Digest, out var winner) ? winner : GetOrFetch(chunkIndex); // another reader won the race
-        _ = FetchAsync(chunkIndex, chunk, done);
+            return _inFlight.TryGetValue(chunk.Digest, out var winner) ? winner : GetOrFetch(chunkIndex, alone); // another reader won the race
+        _ = FetchAsync(chunkIndex, chunk, done, alone);
         return done.Task;
     }
 
     /// <summary>Fetch order after the cache: peers (one chunk, verified), then the origin (a merged run).</summary>
-    private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done)
+    private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done, bool alone)
     {
         if (peers is not null)
         {
@@ -136,7 +159,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                 peers.Rejected(chunkIndex, sent.Sender, new ChunkDigestMismatchException(chunk.Digest, actual, $"peer {sent.Sender}").Message);
             }
         }
-        var planned = PlanRun(chunkIndex);
+        var planned = alone ? [chunkIndex] : PlanRun(chunkIndex);
         if (peers is not null && planned.Count > 1)
         {
             // The swarm fetches each chunk from the origin once: keep only the part of the run granted to us.

@@ -9,10 +9,10 @@ public interface IPeerChunkSource
     Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Whether another peer has been elected to fetch this chunk from the origin and nobody holds it yet: a
-    /// background prefetch then turns to other chunks and comes back later instead of waiting.
+    /// What the swarm knows of a chunk, for a background prefetch that decides whether to fetch it now. With
+    /// <paramref name="mayElect"/>, an unheld chunk nobody is fetching is assigned to this peer to fetch from the origin.
     /// </summary>
-    Task<bool> IsBeingFetchedElsewhereAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
+    Task<SwarmProbe> ProbeAsync(uint chunkIndex, RafsChunk chunk, bool mayElect, CancellationToken cancellationToken);
 
     /// <summary>
     /// Before an origin fetch of a run of chunks: how many of them, from the first, this peer may fetch
@@ -28,6 +28,20 @@ public interface IPeerChunkSource
 
     /// <summary>Called when a peer's bytes failed verification.</summary>
     void Rejected(uint chunkIndex, string sender, string reason);
+}
+
+public enum SwarmProbe
+{
+    /// <summary>Some peer holds it: fetch it from peers.</summary>
+    Held,
+    /// <summary>Nobody holds it and this peer was elected to fetch it from the origin.</summary>
+    Elected,
+    /// <summary>Nobody holds it; another peer is fetching it from the origin.</summary>
+    OtherFetching,
+    /// <summary>Nobody holds it or fetches it (and this peer did not ask to be elected).</summary>
+    Nobody,
+    /// <summary>No supernode answered: fetch as if alone.</summary>
+    NoScheduler,
 }
 
 /// <summary>Bytes a peer sent for a chunk, and which peer sent them (to report it if they fail verification).</summary>

@@ -61,6 +61,7 @@ internal sealed class Prefetcher : IDisposable
             done.Add(c);
         var queue = new System.Collections.Concurrent.ConcurrentQueue<(uint Chunk, int Deferrals)>(order.Select(c => (c, 0)));
         int failed = 0;
+        using var originGate = new SemaphoreSlim(1, 1);
         async Task WorkAsync()
         {
             while (queue.TryDequeue(out var next))
@@ -69,7 +70,7 @@ internal sealed class Prefetcher : IDisposable
                 {
                     bool warmed = next.Deferrals >= MaxDeferrals
                         ? await WarmOneAsync(provider, next.Chunk, stop).ConfigureAwait(false)
-                        : await provider.TryWarmAsync(next.Chunk, stop).ConfigureAwait(false);
+                        : await provider.TryWarmAsync(next.Chunk, originGate, stop).ConfigureAwait(false);
                     if (!warmed)
                     {
                         queue.Enqueue((next.Chunk, next.Deferrals + 1));

@@ -18,8 +18,8 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
     public Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
         network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, cancellationToken);
 
-    public Task<bool> IsBeingFetchedElsewhereAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
-        network.IsBeingFetchedElsewhereAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), cancellationToken);
+    public Task<SwarmProbe> ProbeAsync(uint chunkIndex, RafsChunk chunk, bool mayElect, CancellationToken cancellationToken) =>
+        network.ProbeAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), mayElect, cancellationToken);
 
     public Task<int> ClaimRunAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken) =>
         network.ClaimAsync(BlobOf(bootstrap.GetChunk(chunkIndices[0])), chunkIndices.Select(_ordinals.Ordinal).ToList(), cancellationToken);

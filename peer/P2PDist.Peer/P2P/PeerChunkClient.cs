@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace P2PDist.Peer.P2P;
 
@@ -20,21 +19,7 @@ internal sealed class PeerChunkClient : IDisposable
         {
             ConnectTimeout = TimeSpan.FromSeconds(3),
             MaxConnectionsPerServer = 64,
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new Socket(source.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    socket.Bind(new IPEndPoint(source, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
+            ConnectCallback = P2PDist.Oci.SourceBoundConnect.From(source),
         };
         _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }

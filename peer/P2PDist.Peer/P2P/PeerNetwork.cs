@@ -116,9 +116,9 @@ public sealed class PeerNetwork : IDisposable
         }
     }
 
-    private Task<FindHoldersResponse?> FindHoldersAsync(string blob, IEnumerable<uint> ordinals, CancellationToken cancellationToken)
+    private Task<FindHoldersResponse?> FindHoldersAsync(string blob, IEnumerable<uint> ordinals, CancellationToken cancellationToken, bool mayElect = true)
     {
-        var query = new FindHoldersRequest { PeerId = PeerId, BlobDigest = blob };
+        var query = new FindHoldersRequest { PeerId = PeerId, BlobDigest = blob, NoElection = !mayElect };
         query.Ordinals.AddRange(ordinals);
         return _supernodes.FirstAsync(blob, client => client.FindHoldersAsync(query, deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync);
     }
@@ -133,11 +133,17 @@ public sealed class PeerNetwork : IDisposable
         return Math.Max(1, granted);
     }
 
-    /// <summary>True when nobody holds the chunk yet and another peer is fetching it from the origin.</summary>
-    public async Task<bool> IsBeingFetchedElsewhereAsync(string blob, uint ordinal, CancellationToken cancellationToken)
+    /// <summary>What the swarm knows of one chunk (see <see cref="SwarmProbe"/>).</summary>
+    public async Task<SwarmProbe> ProbeAsync(string blob, uint ordinal, bool mayElect, CancellationToken cancellationToken)
     {
-        var reply = await FindHoldersAsync(blob, [ordinal], cancellationToken);
-        return reply is not null && reply.Chunks.Count == 1 && reply.Chunks[0].Holders.Count == 0 && reply.Chunks[0].AnotherPeerFetching;
+        var reply = await FindHoldersAsync(blob, [ordinal], cancellationToken, mayElect);
+        if (reply is null || reply.Chunks.Count != 1)
+            return SwarmProbe.NoScheduler;
+        var chunk = reply.Chunks[0];
+        return chunk.Holders.Count > 0 ? SwarmProbe.Held
+            : chunk.FetchFromOrigin ? SwarmProbe.Elected
+            : chunk.AnotherPeerFetching ? SwarmProbe.OtherFetching
+            : SwarmProbe.Nobody;
     }
 
     /// <summary>

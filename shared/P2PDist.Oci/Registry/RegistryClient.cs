@@ -42,6 +42,8 @@ public sealed partial class RegistryClient : IImageStore
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             AutomaticDecompression = DecompressionMethods.None,
         };
+        if (options.SourceAddress is { } source)
+            handler.ConnectCallback = SourceBoundConnect.From(source);
         if (options.CaCertificateFile is not null)
             handler.SslOptions = PrivateCa.ClientOptions(options.CaCertificateFile);
         return handler;

@@ -9,6 +9,9 @@ public sealed record RegistryOptions
     /// <summary>A PEM file of CA certificates to trust for the registry's TLS certificate, in addition to the system's.</summary>
     public string? CaCertificateFile { get; init; }
 
+    /// <summary>Local address connections leave from (a peer's own address, so all of a node's traffic shares its link); null: the system picks.</summary>
+    public System.Net.IPAddress? SourceAddress { get; init; }
+
     public string? Username { get; init; }
     public string? Password { get; init; }
 
