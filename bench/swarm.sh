@@ -44,7 +44,8 @@ mbit() { # "25mbit" -> 25
 
 shape() { # peers
   unshape
-  ip link add p2pifb0 type ifb && ip link set p2pifb0 up
+  # ifb queues default to 32 packets: tail drops and TCP retransmission timeouts would measure the emulator, not the swarm
+  ip link add p2pifb0 type ifb && ip link set p2pifb0 txqueuelen 1000 && ip link set p2pifb0 up
   tc qdisc add dev lo root handle 1: htb default 99
   tc class add dev lo parent 1: classid 1:99 htb rate 40gbit quantum 60000
   tc class add dev lo parent 1: classid 1:2 htb rate "$origin_rate" burst 64k cburst 64k quantum 60000
@@ -124,6 +125,9 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
     curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/v1/mounts | python3 -c 'import json,sys; m=json.load(sys.stdin)[0]; sys.exit(0 if m["chunksCached"]==m["chunkCount"] else 1)' || incomplete=$((incomplete + 1))
   done
   [ "$incomplete" = 0 ] || echo "WARNING: $incomplete of $n peers do not hold the whole image" >&2
+  # Swarm health from the peers' Prometheus metrics: failed or refused peer fetches, by reason.
+  for i in $(seq 1 "$n"); do curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/metrics; done \
+    | awk '/^p2pdist_peer_(peer_fetch_failures|uploads_refused|fetched_chunks)_total/ {s[$1] += $2} END {for (k in s) printf "  %s %d\n", k, s[k]}' | sort >&2
   grep -h "prefetch done" "$work"/run/peer*.log | grep -v " 0 failed" >&2 || true
   awk -v s="$start" -v e="$last_s" -v o="$(origin_blob_bytes)" -v b0="$busy0" -v b1="$busy1" -v t0="$total0" -v t1="$total1" \
     'BEGIN {printf "%.1f %d %.0f\n", e - s, o, 100 * (b1 - b0) / (t1 - t0)}'

@@ -221,7 +221,8 @@ internal sealed class SchedulerIndex
     /// the requester first, then by <see cref="PeerState.Cost"/> (uploads under way against capacity, measured
     /// rate, recent timeouts). Blocked peers are left out. The first holder is counted as about to upload.
     /// </summary>
-    public List<PeerState> Holders(string requester, string blob, uint ordinal, Random random, int limit = 8)
+    /// <param name="assign">Count the first holder as about to upload (a fetch will follow; not for a mere probe).</param>
+    public List<PeerState> Holders(string requester, string blob, uint ordinal, Random random, int limit = 8, bool assign = true)
     {
         lock (_lock)
         {
@@ -239,7 +240,8 @@ internal sealed class SchedulerIndex
             });
             if (sample.Count > limit)
                 sample.RemoveRange(limit, sample.Count - limit);
-            sample[0].AssignedSinceReport++;
+            if (assign)
+                sample[0].AssignedSinceReport++;
             return sample;
         }
     }

@@ -115,7 +115,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
         {
             var chunk = new ChunkHolders { Ordinal = ordinal };
             lock (Shuffle)
-                chunk.Holders.AddRange(index.Holders(request.PeerId, request.BlobDigest, ordinal, Shuffle).Select(p => new Holder { PeerId = p.Id, Address = p.Address }));
+                chunk.Holders.AddRange(index.Holders(request.PeerId, request.BlobDigest, ordinal, Shuffle, assign: !request.NoElection).Select(p => new Holder { PeerId = p.Id, Address = p.Address }));
             // Only a registered peer is elected: an unknown one could never announce what it fetched.
             if (chunk.Holders.Count == 0 && request.NoElection)
             {

@@ -69,41 +69,19 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     }
 
     /// <summary>
-    /// Like <see cref="WarmAsync"/> for a background prefetch in a swarm: returns false without fetching when
-    /// the chunk is better left for later (another peer is fetching it from the origin, or nobody holds it and
-    /// this peer is already fetching from the origin). <paramref name="originGate"/> lets one origin fetch of
-    /// the prefetch run at a time, so the chunks it fetches are complete, announced and shared early.
+    /// Like <see cref="WarmAsync"/>, but an origin fetch takes just this chunk, no merged run: a swarm prefetch
+    /// wants each chunk complete (and shareable) as soon as possible more than it wants fewer requests.
     /// </summary>
-    public async Task<bool> TryWarmAsync(uint chunkIndex, SemaphoreSlim originGate, CancellationToken cancellationToken)
+    public async Task WarmAloneAsync(uint chunkIndex, CancellationToken cancellationToken)
     {
-        var chunk = bootstrap.GetChunk(chunkIndex);
-        if (cache.Contains(chunk.Digest))
-            return true;
-        if (peers is null || _inFlight.ContainsKey(chunk.Digest))
-        {
+        if (!cache.Contains(bootstrap.GetChunk(chunkIndex).Digest))
             await GetOrFetch(chunkIndex, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        bool gate = originGate.Wait(0);
-        try
-        {
-            var probe = await peers.ProbeAsync(chunkIndex, chunk, mayElect: gate, cancellationToken).ConfigureAwait(false);
-            if (probe is SwarmProbe.OtherFetching or SwarmProbe.Nobody)
-                return false;
-            if (probe == SwarmProbe.Held && gate)
-            {
-                originGate.Release();
-                gate = false;
-            }
-            await GetOrFetch(chunkIndex, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        finally
-        {
-            if (gate)
-                originGate.Release();
-        }
     }
+
+    public bool IsCached(uint chunkIndex) => cache.Contains(bootstrap.GetChunk(chunkIndex).Digest);
+
+    /// <summary>The swarm, when this image's chunks are exchanged with peers.</summary>
+    public IPeerChunkSource? Swarm => peers;
 
     /// <summary>Chunks of this image in the cache now.</summary>
     public int CountCached()

@@ -9,10 +9,10 @@ public interface IPeerChunkSource
     Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
 
     /// <summary>
-    /// What the swarm knows of a chunk, for a background prefetch that decides whether to fetch it now. With
-    /// <paramref name="mayElect"/>, an unheld chunk nobody is fetching is assigned to this peer to fetch from the origin.
+    /// What the swarm knows of many chunks at once, without electing this peer for any: per chunk its state
+    /// and how many holders the supernode named (at most 8). One call per blob, for a prefetch choosing what to fetch next.
     /// </summary>
-    Task<SwarmProbe> ProbeAsync(uint chunkIndex, RafsChunk chunk, bool mayElect, CancellationToken cancellationToken);
+    Task<IReadOnlyList<(SwarmProbe State, int Holders)>> ProbeManyAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken);
 
     /// <summary>
     /// Before an origin fetch of a run of chunks: how many of them, from the first, this peer may fetch

@@ -15,9 +15,6 @@ internal sealed class Prefetcher : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
 
-    /// <summary>Times a chunk is put back because another peer is fetching it before this peer waits for it (about 5 s).</summary>
-    private const int MaxDeferrals = 100;
-
     private Prefetcher(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log)
     {
         Completion = Task.Run(() => RunAsync(bootstrap, provider, wholeImage, concurrency, log, _stop.Token));
@@ -44,54 +41,13 @@ internal sealed class Prefetcher : IDisposable
                 listed++;
             }
             if (wholeImage)
-                failed += await WarmEverythingAsync(bootstrap, provider, concurrency, done, log, stop).ConfigureAwait(false);
+                failed += await new WholeImageWarmer(bootstrap, provider, concurrency, log).RunAsync(done, stop).ConfigureAwait(false);
             log.LogInformation("prefetch done: {Entries} prefetch entries, {Chunks} chunks warmed, {Failed} failed", listed, done.Count, failed);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // Unmounted while prefetching.
         }
-    }
-
-    private static async Task<int> WarmEverythingAsync(RafsBootstrap bootstrap, ChunkProvider provider, int concurrency, HashSet<uint> done, ILogger log, CancellationToken stop)
-    {
-        var order = Enumerable.Range(0, bootstrap.ChunkCount).Select(c => (uint)c).Where(c => !done.Contains(c)).ToArray();
-        Random.Shared.Shuffle(order);
-        foreach (uint c in order)
-            done.Add(c);
-        var queue = new System.Collections.Concurrent.ConcurrentQueue<(uint Chunk, int Deferrals)>(order.Select(c => (c, 0)));
-        int failed = 0;
-        using var originGate = new SemaphoreSlim(1, 1);
-        async Task WorkAsync()
-        {
-            while (queue.TryDequeue(out var next))
-            {
-                try
-                {
-                    bool warmed = next.Deferrals >= MaxDeferrals
-                        ? await WarmOneAsync(provider, next.Chunk, stop).ConfigureAwait(false)
-                        : await provider.TryWarmAsync(next.Chunk, originGate, stop).ConfigureAwait(false);
-                    if (!warmed)
-                    {
-                        queue.Enqueue((next.Chunk, next.Deferrals + 1));
-                        await Task.Delay(50, stop).ConfigureAwait(false); // everything left may be under way elsewhere: do not spin
-                    }
-                }
-                catch (Exception e) when (e is P2PDistException or P2PDist.Oci.OciException or IOException or Grpc.Core.RpcException)
-                {
-                    log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(next.Chunk).Digest, e.Message);
-                    Interlocked.Increment(ref failed);
-                }
-            }
-        }
-        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(WorkAsync, stop))).ConfigureAwait(false);
-        return failed;
-    }
-
-    private static async Task<bool> WarmOneAsync(ChunkProvider provider, uint chunkIndex, CancellationToken stop)
-    {
-        await provider.WarmAsync(chunkIndex, stop).ConfigureAwait(false);
-        return true;
     }
 
     private static async Task<int> WarmAsync(RafsBootstrap bootstrap, ChunkProvider provider, uint chunkIndex, HashSet<uint> done, ILogger log, CancellationToken stop)

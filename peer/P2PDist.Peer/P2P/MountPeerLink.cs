@@ -18,8 +18,18 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
     public Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
         network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, cancellationToken);
 
-    public Task<SwarmProbe> ProbeAsync(uint chunkIndex, RafsChunk chunk, bool mayElect, CancellationToken cancellationToken) =>
-        network.ProbeAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), mayElect, cancellationToken);
+    public async Task<IReadOnlyList<(SwarmProbe State, int Holders)>> ProbeManyAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken)
+    {
+        var results = new (SwarmProbe State, int Holders)[chunkIndices.Count];
+        foreach (var group in chunkIndices.Select((chunkIndex, at) => (chunkIndex, at)).GroupBy(c => bootstrap.GetChunk(c.chunkIndex).BlobIndex))
+        {
+            var members = group.ToList();
+            var answers = await network.ProbeManyAsync(bootstrap.GetBlob(group.Key).Digest, members.Select(m => _ordinals.Ordinal(m.chunkIndex)).ToList(), cancellationToken);
+            for (int i = 0; i < members.Count; i++)
+                results[members[i].at] = answers[i];
+        }
+        return results;
+    }
 
     public Task<int> ClaimRunAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken) =>
         network.ClaimAsync(BlobOf(bootstrap.GetChunk(chunkIndices[0])), chunkIndices.Select(_ordinals.Ordinal).ToList(), cancellationToken);

@@ -133,17 +133,13 @@ public sealed class PeerNetwork : IDisposable
         return Math.Max(1, granted);
     }
 
-    /// <summary>What the swarm knows of one chunk (see <see cref="SwarmProbe"/>).</summary>
-    public async Task<SwarmProbe> ProbeAsync(string blob, uint ordinal, bool mayElect, CancellationToken cancellationToken)
+    /// <summary>What the swarm knows of many chunks of one blob, electing nobody (see <see cref="SwarmProbe"/>).</summary>
+    public async Task<IReadOnlyList<(SwarmProbe State, int Holders)>> ProbeManyAsync(string blob, IReadOnlyList<uint> ordinals, CancellationToken cancellationToken)
     {
-        var reply = await FindHoldersAsync(blob, [ordinal], cancellationToken, mayElect);
-        if (reply is null || reply.Chunks.Count != 1)
-            return SwarmProbe.NoScheduler;
-        var chunk = reply.Chunks[0];
-        return chunk.Holders.Count > 0 ? SwarmProbe.Held
-            : chunk.FetchFromOrigin ? SwarmProbe.Elected
-            : chunk.AnotherPeerFetching ? SwarmProbe.OtherFetching
-            : SwarmProbe.Nobody;
+        var reply = await FindHoldersAsync(blob, ordinals, cancellationToken, mayElect: false);
+        if (reply is null || reply.Chunks.Count != ordinals.Count)
+            return ordinals.Select(_ => (SwarmProbe.NoScheduler, 0)).ToList();
+        return reply.Chunks.Select(c => (c.Holders.Count > 0 ? SwarmProbe.Held : c.AnotherPeerFetching ? SwarmProbe.OtherFetching : SwarmProbe.Nobody, c.Holders.Count)).ToList();
     }
 
     /// <summary>

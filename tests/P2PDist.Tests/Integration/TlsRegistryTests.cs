@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using P2PDist.Oci;
 using P2PDist.Tests.Fixtures;
 
@@ -14,22 +11,8 @@ public sealed class TlsRegistryTests
     public async Task Convert_FromATlsRegistry_NeedsItsCa()
     {
         string directory = TestPaths.NewDirectory("tls");
-        using var caKey = RSA.Create(2048);
-        var caRequest = new CertificateRequest("CN=p2pdist test CA", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        using var serverKey = RSA.Create(2048);
-        var serverRequest = new CertificateRequest("CN=127.0.0.1", serverKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        serverRequest.CertificateExtensions.Add(san.Build());
-        serverRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        using var server = serverRequest.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(29), [1, 2, 3, 4]);
-        string caPath = Path.Combine(directory, "ca.pem"), certPath = Path.Combine(directory, "server.pem"), keyPath = Path.Combine(directory, "server.key");
-        await File.WriteAllTextAsync(caPath, ca.ExportCertificatePem());
-        await File.WriteAllTextAsync(certPath, server.ExportCertificatePem());
-        await File.WriteAllTextAsync(keyPath, serverKey.ExportPkcs8PrivateKeyPem());
+        var certificates = await TestCertificates.CreateAsync(directory);
+        string caPath = certificates.CaPath, certPath = certificates.CertificatePath, keyPath = certificates.KeyPath;
 
         int port = FreePort.Next();
         string config = $"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {directory}/storage\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {certPath}\n    key: {keyPath}\n";

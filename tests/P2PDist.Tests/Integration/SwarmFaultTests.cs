@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Net;
+using Grpc.Core;
+using Grpc.Net.Client;
+using P2PDist.Protos.Scheduler;
+using P2PDist.Tests.Fixtures;
+
+namespace P2PDist.Tests.Integration;
+
+/// <summary>
+/// Faults in the swarm, with real processes on loopback: peers that stall or vanish mid-transfer, hostile
+/// messages to the supernode; and the swarm's limits and operations: upload limits, eviction withdrawals,
+/// Prometheus metrics, TLS to the supernode.
+/// </summary>
+public sealed class SwarmFaultTests
+{
+    private static async Task<string> BlobOfAsync(string target)
+    {
+        var inspect = await P2PDistCli.RunOkAsync("image", "inspect", target, "--plain-http");
+        return inspect.Stdout.Split('\n').First(l => l.TrimStart().StartsWith("sha256:", StringComparison.Ordinal)).Trim().Split(' ')[0];
+    }
+
+    [Theory]
+    [InlineData(FakePeer.Behaviour.StallMidTransfer, "no progress for 5 s")]
+    [InlineData(FakePeer.Behaviour.DropMidTransfer, "failed for chunk")]
+    public async Task PeerFailingMidTransfer_ReadFinishesCorrectlyFromTheOrigin_AndTheFaultIsReported(FakePeer.Behaviour behaviour, string logged)
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(2 << 20, 141 + (int)behaviour);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, $"midtransfer{(int)behaviour}");
+        await using var supernode = await SupernodeProcess.StartAsync();
+        await using var fake = await FakePeer.StartAsync(supernode.Address, IPAddress.Parse("127.0.2.30"), behaviour, await BlobOfAsync(target), 2);
+        await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.31:{FreePort.Next()}");
+
+        string mount = await reader.MountAsync(target);
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mount, "data.bin")));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(25), $"the read took {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(fake.Requests > 0, "the reader never asked the fake peer");
+        Assert.True(await reader.LogContainsAsync(logged), $"expected in the peer log: {logged}");
+        Assert.Equal(0, (await reader.MountInfoAsync(target)).BytesFromPeers);
+        Assert.Contains($"reported {fake.PeerId} for Timeout", await File.ReadAllTextAsync(supernode.LogPath));
+    }
+
+    [Fact]
+    public async Task HostileMessages_AreRefusedByName_AndTheSupernodeKeepsServing()
+    {
+        int metricsPort = FreePort.Next();
+        await using var supernode = await SupernodeProcess.StartAsync("--metrics", $"127.0.0.1:{metricsPort}");
+        using var channel = GrpcChannel.ForAddress($"http://{supernode.Address}");
+        var client = new Scheduler.SchedulerClient(channel);
+        DateTime Deadline() => DateTime.UtcNow.AddSeconds(5);
+        string blob = "sha256:" + new string('a', 64);
+        await client.RegisterAsync(new RegisterRequest { PeerId = "good", Address = "127.0.2.40:7710" }, deadline: Deadline());
+
+        async Task RefusedAsync(Func<Task> call, string expected)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(call);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Contains(expected, error.Status.Detail);
+        }
+        await RefusedAsync(() => client.RegisterAsync(new RegisterRequest { PeerId = "neg", Address = "127.0.2.41:7710", UploadCapacityBytesPerSecond = -5 }, deadline: Deadline()).ResponseAsync,
+            "upload_capacity_bytes_per_second -5 is negative");
+        await RefusedAsync(() => client.RegisterAsync(new RegisterRequest { PeerId = "", Address = "127.0.2.41:7710" }, deadline: Deadline()).ResponseAsync, "peer id");
+        await RefusedAsync(() => client.RegisterAsync(new RegisterRequest { PeerId = "x", Address = "not an address" }, deadline: Deadline()).ResponseAsync, "not host:port");
+        var huge = new FindHoldersRequest { PeerId = "good", BlobDigest = blob };
+        huge.Ordinals.AddRange(Enumerable.Range(0, 100_000).Select(i => (uint)i));
+        await RefusedAsync(() => client.FindHoldersAsync(huge, deadline: Deadline()).ResponseAsync, "at most 4096 ordinals");
+        await RefusedAsync(() => client.FindHoldersAsync(new FindHoldersRequest { PeerId = "good", BlobDigest = "sha256:nothex", Ordinals = { 0 } }, deadline: Deadline()).ResponseAsync,
+            "is not a blob digest");
+        await RefusedAsync(() => client.FindHoldersAsync(new FindHoldersRequest { PeerId = "good", BlobDigest = blob, Ordinals = { uint.MaxValue } }, deadline: Deadline()).ResponseAsync,
+            "exceeds the limit");
+        // A range past the limit, and unpaired starts/lengths: refused, and nothing of the message is applied.
+        var tooFar = new AnnounceRequest { PeerId = "good" };
+        tooFar.Added.Add(new OrdinalRanges { BlobDigest = blob, Starts = { 0 }, Lengths = { 1 } });
+        tooFar.Added.Add(new OrdinalRanges { BlobDigest = blob, Starts = { 1 }, Lengths = { uint.MaxValue } });
+        await RefusedAsync(() => client.AnnounceAsync(tooFar, deadline: Deadline()).ResponseAsync, "exceed the limit");
+        await RefusedAsync(() => client.AnnounceAsync(new AnnounceRequest { PeerId = "good", Added = { new OrdinalRanges { BlobDigest = blob, Starts = { 1, 2 }, Lengths = { 1 } } } },
+            deadline: Deadline()).ResponseAsync, "must pair up");
+        Assert.Empty(await supernode.HoldersAsync(blob, 0));
+        await RefusedAsync(() => client.ReportAsync(new ReportRequest { PeerId = "good", BadPeerId = "good", Fault = (Fault)99 }, deadline: Deadline()).ResponseAsync, "fault");
+
+        // An unknown peer id: told to register (announce), refused by name (report); never elected.
+        Assert.False((await client.AnnounceAsync(new AnnounceRequest { PeerId = "stranger" }, deadline: Deadline())).Known);
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => client.ReportAsync(new ReportRequest { PeerId = "stranger", BadPeerId = "good", Fault = Fault.Timeout }, deadline: Deadline()).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("stranger", unknown.Status.Detail);
+        var strangerQuery = await client.FindHoldersAsync(new FindHoldersRequest { PeerId = "stranger", BlobDigest = blob, Ordinals = { 0 } }, deadline: Deadline());
+        Assert.False(strangerQuery.Chunks[0].FetchFromOrigin);
+
+        // Still serving: a good announcement is indexed; an unknown blob has no holders.
+        await client.AnnounceAsync(new AnnounceRequest { PeerId = "good", Added = { new OrdinalRanges { BlobDigest = blob, Starts = { 0 }, Lengths = { 4 } } } }, deadline: Deadline());
+        Assert.Equal(["127.0.2.40:7710"], await supernode.HoldersAsync(blob, 3));
+        Assert.Empty(await supernode.HoldersAsync("sha256:" + new string('b', 64), 0));
+        Assert.Contains("refused a message", await File.ReadAllTextAsync(supernode.LogPath));
+        using var http = new HttpClient();
+        string metrics = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
+        Assert.Matches(@"p2pdist_supernode_rejected_messages_total (9|1\d)\b", metrics);
+        Assert.Contains("p2pdist_supernode_peers 1", metrics);
+    }
+
+    [Fact]
+    public async Task UploadLimits_BusySlotsAnswer503_AndTheRateIsKept()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(2 << 20, 143);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "uploadlimits");
+        await using var supernode = await SupernodeProcess.StartAsync();
+        string listen = $"127.0.2.42:{FreePort.Next()}";
+        await using var holder = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", listen, "--upload-slots", "1", "--upload-rate", "256K");
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await holder.MountAsync(target), "data.bin")));
+        string[] chunks = Directory.EnumerateFiles(Path.Combine(holder.DataDir, "cache", "chunks"), "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToArray()!;
+        Assert.Equal(2, chunks.Length);
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var clock = Stopwatch.StartNew();
+        var first = http.GetByteArrayAsync($"http://{listen}/v1/chunks/{chunks[0]}");
+        await Task.Delay(300); // the first upload holds the only slot (1 MiB at 256 KiB/s: about 4 s)
+        using var second = await http.GetAsync($"http://{listen}/v1/chunks/{chunks[1]}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
+        Assert.Equal(1 << 20, (await first).Length);
+        double seconds = clock.Elapsed.TotalSeconds;
+        Assert.True(seconds > 3.0, $"1 MiB at 256 KiB/s took only {seconds:0.00} s");
+        using var third = await http.GetAsync($"http://{listen}/v1/chunks/{chunks[1]}"); // the slot is free again
+        Assert.Equal(HttpStatusCode.OK, third.StatusCode);
+        string metrics = await http.GetStringAsync($"http://{listen}/metrics");
+        Assert.Contains("p2pdist_peer_uploads_refused_total 1", metrics);
+        Assert.Matches(@"p2pdist_peer_fetched_bytes_total\{source=""origin""\} \d{6,}", metrics);
+    }
+
+    [Fact]
+    public async Task EvictedChunks_AreWithdrawn_FromTheSupernode()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] first = SampleImages.Bytes(3 << 20, 144), second = SampleImages.Bytes(3 << 20, 145);
+        string target = await new TestImage().Layer(w =>
+        {
+            w.File("a.bin", first);
+            w.File("b.bin", second);
+        }).PushAndConvertAsync(server.Host, "withdraw");
+        await using var supernode = await SupernodeProcess.StartAsync();
+        await using var peer = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.43:{FreePort.Next()}", "--cache-quota", "4M",
+            "--passthrough", "false");
+        string mount = await peer.MountAsync(target);
+        string blob = await BlobOfAsync(target);
+        Assert.Equal(first, await File.ReadAllBytesAsync(Path.Combine(mount, "a.bin")));
+        await supernode.WaitForHolderAsync(blob, 0);
+        Assert.Equal(second, await File.ReadAllBytesAsync(Path.Combine(mount, "b.bin"))); // past the quota: a.bin's chunks go
+
+        var clock = Stopwatch.StartNew();
+        while ((await supernode.HoldersAsync(blob, 0)).Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(10))
+            await Task.Delay(100);
+        Assert.Empty(await supernode.HoldersAsync(blob, 0));
+        Assert.NotEmpty(await supernode.HoldersAsync(blob, 5)); // b.bin's last chunk is still held and announced
+    }
+
+    [Fact]
+    public async Task Supernode_OverTls_WithThePeersTrustingItsCa()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(2 << 20, 146);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "tlsswarm");
+        var certificates = await TestCertificates.CreateAsync(TestPaths.NewDirectory("supernode-tls"));
+        await using var supernode = await SupernodeProcess.StartAsync("--tls-cert", certificates.CertificatePath, "--tls-key", certificates.KeyPath);
+        string[] swarm = ["--supernode", supernode.Address, "--supernode-ca", certificates.CaPath];
+        await using var first = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.44:{FreePort.Next()}"]);
+        await using var second = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.45:{FreePort.Next()}"]);
+        // Without the CA the peer cannot register: it says so and keeps serving from the origin.
+        await using var untrusting = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.46:{FreePort.Next()}");
+
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await first.MountAsync(target), "data.bin")));
+        Assert.True(await first.LogContainsAsync("registered with the supernode"));
+        await Task.Delay(1000); // announcements go out every 100 ms
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await second.MountAsync(target), "data.bin")));
+        Assert.Equal(2L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
+        Assert.True(await untrusting.LogContainsAsync("unreachable"), "a peer without the CA should say the supernode is unreachable");
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await untrusting.MountAsync(target), "data.bin")));
+    }
+}
