@@ -125,6 +125,11 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
     curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/v1/mounts | python3 -c 'import json,sys; m=json.load(sys.stdin)[0]; sys.exit(0 if m["chunksCached"]==m["chunkCount"] else 1)' || incomplete=$((incomplete + 1))
   done
   [ "$incomplete" = 0 ] || echo "WARNING: $incomplete of $n peers do not hold the whole image" >&2
+  # Where the CPU went: seconds of user+system time of the supernode and of all peers together.
+  local tick; tick=$(getconf CLK_TCK)
+  for p in "${pids[@]}"; do
+    [ -r "/proc/$p/stat" ] && echo "$(tr '\0' ' ' < "/proc/$p/cmdline" | awk '{print ($2 == "supernode" ? "supernode" : "peers")}') $(awk '{print $14, $15}' "/proc/$p/stat")"
+  done | awk -v t="$tick" '{u[$1] += $2; k[$1] += $3} END {printf "  CPU seconds (user+system): supernode %.1f+%.1f, peers %.1f+%.1f\n", u["supernode"] / t, k["supernode"] / t, u["peers"] / t, k["peers"] / t}' >&2
   # Swarm health from the peers' Prometheus metrics: failed or refused peer fetches, by reason.
   for i in $(seq 1 "$n"); do curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/metrics; done \
     | awk '/^p2pdist_peer_(peer_fetch_failures|uploads_refused|fetched_chunks)_total/ {s[$1] += $2} END {for (k in s) printf "  %s %d\n", k, s[k]}' | sort >&2

@@ -13,7 +13,7 @@ namespace P2PDist.Peer.Fetch;
 internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider provider, int concurrency, ILogger log)
 {
     /// <summary>Missing chunks asked about per supernode call.</summary>
-    private const int ProbeWindow = 256;
+    private const int ProbeWindow = 48;
 
     /// <summary>
     /// Origin fetches of single chunks at once, besides the peer fetches: enough that new chunks keep
