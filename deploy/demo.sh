@@ -48,7 +48,8 @@ stop_previous() { [ -f "$1" ] && kill -TERM "$(cat "$1")" 2>/dev/null || true; }
 for i in 1 2 3; do stop_previous "$demo/peer$i.pid"; umount -l "$demo/mnt$i" 2>/dev/null || true; done
 stop_previous "$demo/supernode.pid"; sleep 1
 supernode=127.0.0.1:${P2PDIST_DEMO_SUPERNODE_PORT:-7700}
-nohup "$p2pdist" supernode --listen "$supernode" >"$demo/supernode.log" 2>&1 &
+supernode_metrics=127.0.0.1:${P2PDIST_DEMO_METRICS_PORT:-7701}
+nohup "$p2pdist" supernode --listen "$supernode" --metrics "$supernode_metrics" >"$demo/supernode.log" 2>&1 &
 echo $! > "$demo/supernode.pid"
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/${supernode##*:}") 2>/dev/null && break; sleep 0.1; done
 for i in 1 2 3; do
@@ -68,7 +69,14 @@ done
 step "bytes fetched from the origin (FETCHED) and from other peers (FROM PEERS), against the image size"
 for i in 1 2 3; do "$p2pdist" mounts --data-dir "$demo/peer$i" | { [ "$i" = 1 ] && cat || tail -n +2; }; done
 
+step "the same from the Prometheus metrics (what Grafana shows: deploy/grafana/p2pdist-swarm.json)"
+for i in 1 2 3; do
+  curl -sf "http://127.0.2.$i:7710/metrics" | awk -v p="peer $i" '/^p2pdist_peer_(fetched_bytes_total|uploaded_bytes_total|read_bytes_total)/ {printf "%s  %s %.0f\n", p, $1, $2}'
+done
+curl -sf "http://$supernode_metrics/metrics" | grep -E '^p2pdist_supernode_(peers|blobs|origin_elections_total)'
+
 echo
 echo "done. Registry: http://$registry/v2/  Supernode: $supernode  Peers: $demo/peer1..3 (logs $demo/peer*.log), mounts $demo/mnt1..3"
 echo "stop: kill \$(cat $demo/peer1.pid $demo/peer2.pid $demo/peer3.pid $demo/supernode.pid $demo/registry.pid)"
-echo "metrics: not exported yet (Prometheus comes with the metrics work); 'p2pdist mounts --data-dir DIR' shows each mount's counters"
+echo "metrics (Prometheus text): peers http://127.0.2.1:7710/metrics .. http://127.0.2.3:7710/metrics, supernode http://$supernode_metrics/metrics"
+echo "Grafana: scrape them with deploy/prometheus/prometheus.yml and import deploy/grafana/p2pdist-swarm.json"

@@ -36,6 +36,7 @@ public sealed record PeerOptions
     public string? Listen { get; init; }
 
     /// <summary>Locality labels sent to the supernode (e.g. zone, rack): holders in the requester's zone rank first.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(LabelsJsonConverter))]
     public Dictionary<string, string> Labels { get; init; } = new(StringComparer.Ordinal);
 
     /// <summary>Uploads to other peers served at once; further requests get 503 and try another holder.</summary>

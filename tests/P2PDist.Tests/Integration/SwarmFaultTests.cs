@@ -105,7 +105,8 @@ public sealed class SwarmFaultTests
         await using var server = await RegistryServer.StartAsync();
         byte[] content = SampleImages.Bytes(2 << 20, 143);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "uploadlimits");
-        await using var supernode = await SupernodeProcess.StartAsync();
+        int supernodeMetrics = FreePort.Next();
+        await using var supernode = await SupernodeProcess.StartAsync("--metrics", $"127.0.0.1:{supernodeMetrics}");
         string listen = $"127.0.2.42:{FreePort.Next()}";
         await using var holder = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", listen, "--upload-slots", "1", "--upload-rate", "256K");
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await holder.MountAsync(target), "data.bin")));
@@ -126,6 +127,13 @@ public sealed class SwarmFaultTests
         string metrics = await http.GetStringAsync($"http://{listen}/metrics");
         Assert.Contains("p2pdist_peer_uploads_refused_total 1", metrics);
         Assert.Matches(@"p2pdist_peer_fetched_bytes_total\{source=""origin""\} \d{6,}", metrics);
+
+        // Every metric the Grafana dashboard plots exists (a renamed metric would leave a panel silently empty).
+        string exported = metrics + await http.GetStringAsync($"http://127.0.0.1:{supernodeMetrics}/metrics");
+        string dashboard = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "p2pdist-swarm.json"));
+        var plotted = System.Text.RegularExpressions.Regex.Matches(dashboard, @"p2pdist_[a-z_]+").Select(m => m.Value.EndsWith("_bucket", StringComparison.Ordinal) ? m.Value[..^7] : m.Value).Distinct().ToList();
+        Assert.True(plotted.Count >= 15, $"only {plotted.Count} metrics found in the dashboard");
+        Assert.All(plotted, name => Assert.Contains($"# TYPE {name} ", exported));
     }
 
     [Fact]

@@ -15,6 +15,31 @@ public sealed class PeerOptionsTests
         Assert.Equal(30, options.ReadTimeoutSeconds);
         Assert.Equal(20L << 30, options.CacheQuotaBytes);
         Assert.False(options.PrefetchAll);
+        Assert.Equal((16, 0L, 8), (options.UploadSlots, options.UploadBytesPerSecond, options.PrefetchConcurrency));
+    }
+
+    [Fact]
+    public void Load_SwarmSettings_FromYamlEnvironmentAndFlags()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"peer-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, "labels: zone=a,rack=r1\nuploadSlots: 3\nuploadBytesPerSecond: 1000000\nlisten: 127.0.2.1:7710\n");
+        try
+        {
+            var fromFile = PeerOptions.Load(file, new Dictionary<string, string?>(), null, null);
+            Assert.Equal(("a", "r1", 3, 1_000_000L), (fromFile.Labels["zone"], fromFile.Labels["rack"], fromFile.UploadSlots, fromFile.UploadBytesPerSecond));
+            Assert.Null(fromFile.Supernode); // listen alone: a chunk server without a swarm
+            var environment = new Dictionary<string, string?> { ["P2PDIST_LABELS"] = "zone=b", ["P2PDIST_UPLOAD_BYTES_PER_SECOND"] = "5" };
+            var flags = new PeerTuningFlags(null, null, null) { UploadSlots = 9, PrefetchConcurrency = 2 };
+            var all = PeerOptions.Load(file, environment, null, null, tuning: flags);
+            Assert.Equal(("b", 9, 5L, 2), (all.Labels["zone"], all.UploadSlots, all.UploadBytesPerSecond, all.PrefetchConcurrency));
+            var error = Assert.Throws<P2PDistException>(() => PeerOptions.Load(file, new Dictionary<string, string?>(), null, null, supernodeFlag: "127.0.0.1:7700", listenFlag: null,
+                tuning: new PeerTuningFlags(null, null, null) { UploadSlots = 0 }));
+            Assert.Contains("upload slots 0", error.Message);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]
