@@ -43,6 +43,28 @@ public sealed class SwarmFaultTests
     }
 
     [Fact]
+    public async Task RealPeerKilledWhileServing_ReadFinishesCorrectlyFromTheOrigin()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(2 << 20, 147);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "killed-serving");
+        await using var supernode = await SupernodeProcess.StartAsync();
+        // The holder serves at 128 KiB/s, so each 1 MiB chunk is still in flight when it is killed.
+        await using var holder = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.32:{FreePort.Next()}", "--upload-rate", "128K");
+        await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.33:{FreePort.Next()}");
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await holder.MountAsync(target), "data.bin")));
+        await supernode.WaitForHolderAsync(await BlobOfAsync(target), 1);
+
+        string mount = await reader.MountAsync(target);
+        var read = File.ReadAllBytesAsync(Path.Combine(mount, "data.bin"));
+        await Task.Delay(1000); // the transfer is under way: 1 MiB at 128 KiB/s takes 8 s
+        holder.Kill();
+        Assert.Equal(content, await read.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(await reader.LogContainsAsync("failed for chunk"), "the broken transfer should be logged");
+        Assert.True((await reader.MountInfoAsync(target)).BytesFromPeers < content.Length, "the killed peer cannot have sent everything");
+    }
+
+    [Fact]
     public async Task HostileMessages_AreRefusedByName_AndTheSupernodeKeepsServing()
     {
         int metricsPort = FreePort.Next();
