@@ -24,4 +24,11 @@ public static class P2PDistCli
         Xunit.Assert.True(result.ExitCode == 0, $"p2pdist {string.Join(' ', args)} exited {result.ExitCode}:\n{result.Output}");
         return result;
     }
+
+    /// <summary>The digest of a single-blob Rafs image's data blob, as `image inspect` lists it (how the swarm names the blob).</summary>
+    public static async Task<string> BlobOfAsync(string target)
+    {
+        var inspect = await RunOkAsync("image", "inspect", target, "--plain-http");
+        return inspect.Stdout.Split('\n').First(l => l.TrimStart().StartsWith("sha256:", StringComparison.Ordinal)).Trim().Split(' ')[0];
+    }
 }

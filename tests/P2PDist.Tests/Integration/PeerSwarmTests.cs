@@ -12,12 +12,6 @@ public sealed class PeerSwarmTests
             .Where(m => m.Success)
             .Sum(m => long.Parse(m.Groups[1].Value));
 
-    private static async Task<string> BlobOfAsync(string target)
-    {
-        var inspect = await P2PDistCli.RunOkAsync("image", "inspect", target, "--plain-http");
-        return inspect.Stdout.Split('\n').First(l => l.TrimStart().StartsWith("sha256:", StringComparison.Ordinal)).Trim().Split(' ')[0];
-    }
-
     [Fact]
     public async Task SecondPeer_GetsTheChunksFromTheFirst_NotFromTheRegistry()
     {
@@ -31,7 +25,7 @@ public sealed class PeerSwarmTests
         string firstMount = await first.MountAsync(target);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(firstMount, "app/data.bin")));
         string secondMount = await second.MountAsync(target);
-        await supernode.WaitForHolderAsync(await BlobOfAsync(target), 3); // the last of the four chunks
+        await supernode.WaitForHolderAsync(await P2PDistCli.BlobOfAsync(target), 3); // the last of the four chunks
         await Task.Delay(300); // the registry writes its access log after answering
         long before = RegistryBlobBytes(server, "swarm");
 
@@ -57,14 +51,14 @@ public sealed class PeerSwarmTests
         foreach (var chunk in Directory.EnumerateFiles(Path.Combine(liar.DataDir, "cache", "chunks"), "*", SearchOption.AllDirectories))
             BadInputTests.FlipByte(chunk, 1000); // bytes changed on disk behind the peer's back
 
-        await supernode.WaitForHolderAsync(await BlobOfAsync(target), 1);
+        await supernode.WaitForHolderAsync(await P2PDistCli.BlobOfAsync(target), 1);
         string readerMount = await reader.MountAsync(target);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(readerMount, "data.bin")));
         Assert.True(await reader.LogContainsAsync("discarded a chunk from peer"), "expected in the peer log: discarded a chunk from a peer");
         Assert.Equal(0, (await reader.MountInfoAsync(target)).BytesFromPeers); // nothing accepted from the liar
         // The reader reported the liar; the supernode blocks it: it is no longer named as a holder.
         Assert.True(await reader.LogContainsAsync("the supernode blocked peer"), "the liar should be reported and blocked");
-        var holders = await supernode.HoldersAsync(await BlobOfAsync(target), 0);
+        var holders = await supernode.HoldersAsync(await P2PDistCli.BlobOfAsync(target), 0);
         Assert.DoesNotContain(liarAddress, holders);
         Assert.Contains(holders, h => h.StartsWith("127.0.2.4:", StringComparison.Ordinal)); // the reader now serves it
     }
@@ -79,7 +73,7 @@ public sealed class PeerSwarmTests
         await using var first = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.5:{FreePort.Next()}");
         await using var second = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.6:{FreePort.Next()}");
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await first.MountAsync(target), "data.bin")));
-        string blob = await BlobOfAsync(target);
+        string blob = await P2PDistCli.BlobOfAsync(target);
         await supernode.WaitForHolderAsync(blob, 1);
 
         await supernode.RestartAsync();
@@ -110,7 +104,7 @@ public sealed class PeerSwarmTests
         await using var dying = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.8:{FreePort.Next()}");
         await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.9:{FreePort.Next()}");
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await dying.MountAsync(target), "data.bin")));
-        string blob = await BlobOfAsync(target);
+        string blob = await P2PDistCli.BlobOfAsync(target);
         await supernode.WaitForHolderAsync(blob, 0);
 
         dying.Kill();
@@ -136,7 +130,7 @@ public sealed class PeerSwarmTests
             var expected = await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync());
             TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[0].MountAsync(target))); // reads every file
             var info = await peers[0].MountInfoAsync(target);
-            string blob = await BlobOfAsync(target);
+            string blob = await P2PDistCli.BlobOfAsync(target);
             await supernode.WaitForHolderAsync(blob, 0);
             await Task.Delay(500); // the rest of the batched announcements
             long before = RegistryBlobBytes(server, "four-peers");
@@ -169,7 +163,7 @@ public sealed class PeerSwarmTests
         await down.DisposeAsync(); // whichever of the two owns this blob, only one answers from now on
 
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await first.MountAsync(target), "data.bin")));
-        await up.WaitForHolderAsync(await BlobOfAsync(target), 1);
+        await up.WaitForHolderAsync(await P2PDistCli.BlobOfAsync(target), 1);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await second.MountAsync(target), "data.bin")));
         Assert.Equal(2L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
     }

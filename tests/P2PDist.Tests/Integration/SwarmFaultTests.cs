@@ -14,12 +14,6 @@ namespace P2PDist.Tests.Integration;
 /// </summary>
 public sealed class SwarmFaultTests
 {
-    private static async Task<string> BlobOfAsync(string target)
-    {
-        var inspect = await P2PDistCli.RunOkAsync("image", "inspect", target, "--plain-http");
-        return inspect.Stdout.Split('\n').First(l => l.TrimStart().StartsWith("sha256:", StringComparison.Ordinal)).Trim().Split(' ')[0];
-    }
-
     [Theory]
     [InlineData(FakePeer.Behaviour.StallMidTransfer, "no progress for 5 s")]
     [InlineData(FakePeer.Behaviour.DropMidTransfer, "failed for chunk")]
@@ -29,7 +23,7 @@ public sealed class SwarmFaultTests
         byte[] content = SampleImages.Bytes(2 << 20, 141 + (int)behaviour);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, $"midtransfer{(int)behaviour}");
         await using var supernode = await SupernodeProcess.StartAsync();
-        await using var fake = await FakePeer.StartAsync(supernode.Address, IPAddress.Parse("127.0.2.30"), behaviour, await BlobOfAsync(target), 2);
+        await using var fake = await FakePeer.StartAsync(supernode.Address, IPAddress.Parse("127.0.2.30"), behaviour, await P2PDistCli.BlobOfAsync(target), 2);
         await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.31:{FreePort.Next()}");
 
         string mount = await reader.MountAsync(target);
@@ -53,7 +47,7 @@ public sealed class SwarmFaultTests
         await using var holder = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.32:{FreePort.Next()}", "--upload-rate", "128K");
         await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.33:{FreePort.Next()}");
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await holder.MountAsync(target), "data.bin")));
-        await supernode.WaitForHolderAsync(await BlobOfAsync(target), 1);
+        await supernode.WaitForHolderAsync(await P2PDistCli.BlobOfAsync(target), 1);
 
         string mount = await reader.MountAsync(target);
         var read = File.ReadAllBytesAsync(Path.Combine(mount, "data.bin"));
@@ -172,7 +166,7 @@ public sealed class SwarmFaultTests
         await using var peer = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.43:{FreePort.Next()}", "--cache-quota", "4M",
             "--passthrough", "false");
         string mount = await peer.MountAsync(target);
-        string blob = await BlobOfAsync(target);
+        string blob = await P2PDistCli.BlobOfAsync(target);
         Assert.Equal(first, await File.ReadAllBytesAsync(Path.Combine(mount, "a.bin")));
         await supernode.WaitForHolderAsync(blob, 0);
         Assert.Equal(second, await File.ReadAllBytesAsync(Path.Combine(mount, "b.bin"))); // past the quota: a.bin's chunks go
