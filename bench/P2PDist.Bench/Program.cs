@@ -7,11 +7,12 @@ return args.FirstOrDefault() switch
     "bootstrap-measure" => BootstrapBenchmark.MeasureOnly(args.Skip(1).ToArray()),
     "digest" => DigestBenchmark.Run(),
     "scheduler" => SchedulerBenchmark.Run(args.Skip(1).ToArray()),
+    "peer-protocol" => PeerProtocolBenchmark.Run(),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: P2PDist.Bench bootstrap [files=100000] [chunksPerFile=10] | digest | scheduler [peers=10000]");
+    Console.Error.WriteLine("usage: P2PDist.Bench bootstrap [files=100000] [chunksPerFile=10] | digest | scheduler [peers=10000] | peer-protocol");
     return 2;
 }
