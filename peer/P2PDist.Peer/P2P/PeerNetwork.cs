@@ -26,7 +26,8 @@ public sealed record SwarmSettings(string PeerId, string Listen, string Supernod
 /// </summary>
 public sealed class PeerNetwork : IDisposable
 {
-    private const int HoldersTried = 4;
+    /// <summary>Holders tried per chunk before the origin: 3 stalls of 5 s still leave a 30 s read deadline room for the origin.</summary>
+    private const int HoldersTried = 3;
 
     private readonly SwarmSettings _settings;
     private readonly UploadLimiter _uploads;
