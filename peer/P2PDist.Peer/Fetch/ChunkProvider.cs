@@ -84,19 +84,9 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     public IPeerChunkSource? Swarm => peers;
 
     /// <summary>Chunks of this image in the cache now.</summary>
-    public int CountCached()
-    {
-        int cached = 0;
-        for (uint c = 0; c < bootstrap.ChunkCount; c++)
-        {
-            if (cache.Contains(bootstrap.GetChunk(c).Digest))
-                cached++;
-        }
-        return cached;
-    }
+    public int CountCached() => Enumerable.Range(0, bootstrap.ChunkCount).Count(c => IsCached((uint)c));
 
-    /// <param name="alone">Fetch just this chunk from the origin, no merged run: a swarm prefetch wants each
-    /// chunk complete (and shareable) as soon as possible more than it wants fewer requests.</param>
+    /// <param name="alone">Fetch just this chunk from the origin, no merged run (see <see cref="WarmAloneAsync"/>).</param>
     private Task<byte[]> GetOrFetch(uint chunkIndex, bool alone = false)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);

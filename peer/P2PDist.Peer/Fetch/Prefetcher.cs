@@ -6,10 +6,7 @@ namespace P2PDist.Peer.Fetch;
 /// <summary>
 /// Warms the chunk cache when a mount starts: first the files of the image's prefetch table (directories
 /// expand to every file under them), in table order, one chunk at a time so a reader's miss never queues
-/// behind it; then, when asked, every other chunk of the image, several at once in a random order of this
-/// peer's own: peers of a swarm then hold different chunks early and trade them (as BitTorrent's random
-/// first pieces do) instead of all waiting for the same one. A chunk another peer is fetching from the
-/// origin is put back and taken up later.
+/// behind it; then, when asked, every other chunk of the image (see <see cref="WholeImageWarmer"/>).
 /// </summary>
 internal sealed class Prefetcher : IDisposable
 {
@@ -41,7 +38,12 @@ internal sealed class Prefetcher : IDisposable
                 listed++;
             }
             if (wholeImage)
-                failed += await new WholeImageWarmer(bootstrap, provider, concurrency, log).RunAsync(done, stop).ConfigureAwait(false);
+            {
+                var (warmed, warmFailures) = await new WholeImageWarmer(bootstrap, provider, concurrency, log).RunAsync(done, stop).ConfigureAwait(false);
+                failed += warmFailures;
+                foreach (uint chunk in warmed)
+                    done.Add(chunk);
+            }
             log.LogInformation("prefetch done: {Entries} prefetch entries, {Chunks} chunks warmed, {Failed} failed", listed, done.Count, failed);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

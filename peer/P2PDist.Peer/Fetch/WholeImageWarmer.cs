@@ -30,8 +30,10 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
     private List<uint> _missing = [];
     private int _failed;
 
-    /// <summary>Returns how many chunks failed (each logged).</summary>
-    public async Task<int> RunAsync(IEnumerable<uint> alreadyDone, CancellationToken stop)
+    private readonly List<uint> _warmed = [];
+
+    /// <summary>Returns the chunks fetched and how many failed (each failure logged).</summary>
+    public async Task<(IReadOnlyList<uint> Warmed, int Failed)> RunAsync(IEnumerable<uint> alreadyDone, CancellationToken stop)
     {
         var done = alreadyDone.ToHashSet();
         _missing = Enumerable.Range(0, bootstrap.ChunkCount).Select(c => (uint)c).Where(c => !done.Contains(c) && !provider.IsCached(c)).ToList();
@@ -50,7 +52,7 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
             await Task.WhenAny(running).ConfigureAwait(false);
             stop.ThrowIfCancellationRequested();
         }
-        return _failed;
+        return (_warmed, _failed);
     }
 
     private void Reap(Dictionary<uint, Task> fetches)
@@ -58,6 +60,8 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
         foreach (var (chunk, task) in fetches.Where(r => r.Value.IsCompleted).ToList())
         {
             fetches.Remove(chunk);
+            if (task.IsCompletedSuccessfully)
+                _warmed.Add(chunk);
             if (task.IsFaulted)
             {
                 _failed++;

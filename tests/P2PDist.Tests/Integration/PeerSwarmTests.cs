@@ -199,4 +199,43 @@ public sealed class PeerSwarmTests
                 await peer.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task WholeImagePrefetchOnFivePeersAtOnce_EveryPeerHoldsEveryChunk_OriginSendsAboutOneCopy()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(12 << 20, 138);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "prefetch-swarm");
+        await using var supernode = await SupernodeProcess.StartAsync();
+        var peers = new List<PeerProcess>();
+        try
+        {
+            for (int i = 0; i < 5; i++)
+                peers.Add(await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.6.{i + 1}:{FreePort.Next()}", "--prefetch-all"));
+            long before = RegistryBlobBytes(server, "prefetch-swarm");
+            string[] mounts = await Task.WhenAll(peers.Select(p => p.MountAsync(target))); // nobody reads: the prefetch alone fetches everything
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var infos = new List<P2PDist.Peer.Daemon.MountInfo>();
+            while (clock.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                infos = [.. await Task.WhenAll(peers.Select(p => p.MountInfoAsync(target)))];
+                if (infos.All(i => i.ChunksCached == i.ChunkCount))
+                    break;
+                await Task.Delay(200);
+            }
+            Assert.All(infos, i => Assert.Equal(i.ChunkCount, i.ChunksCached));
+            await Task.Delay(300);
+            long fromOrigin = RegistryBlobBytes(server, "prefetch-swarm") - before;
+            Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for a {content.Length:N0}-byte image prefetched by 5 peers");
+            Assert.True(infos.Sum(i => i.BytesFromPeers) >= 3L * content.Length, $"peers exchanged only {infos.Sum(i => i.BytesFromPeers):N0} bytes");
+            // And what they hold is right: every peer's mount reads the file whole.
+            foreach (string mount in mounts)
+                Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mount, "data.bin")));
+        }
+        finally
+        {
+            foreach (var peer in peers)
+                await peer.DisposeAsync();
+        }
+    }
 }
