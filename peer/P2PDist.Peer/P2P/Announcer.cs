@@ -142,13 +142,15 @@ internal sealed class Announcer : IDisposable
         foreach (var node in failed)
         {
             var message = messages[node];
-            foreach (var change in message.Added.Concat(message.Removed))
+            foreach (string blob in message.Added.Concat(message.Removed).Select(c => c.BlobDigest).Distinct())
             {
                 // The owner is down: the next supernode in the blob's order takes this blob's changes.
-                var fallback = _supernodes.For(change.BlobDigest).FirstOrDefault(n => !failed.Contains(n));
-                if (fallback is not null && await TryAnnounceAsync(fallback, new AnnounceRequest { PeerId = _peerId, Added = { message.Added.Where(c => c.BlobDigest == change.BlobDigest) }, Removed = { message.Removed.Where(c => c.BlobDigest == change.BlobDigest) } }))
-                    continue;
-                unsent.Add(change.BlobDigest);
+                var fallback = _supernodes.For(blob).FirstOrDefault(n => !failed.Contains(n));
+                var changes = new AnnounceRequest { PeerId = _peerId };
+                changes.Added.AddRange(message.Added.Where(c => c.BlobDigest == blob));
+                changes.Removed.AddRange(message.Removed.Where(c => c.BlobDigest == blob));
+                if (fallback is null || !await TryAnnounceAsync(fallback, changes))
+                    unsent.Add(blob);
             }
         }
         if (unsent.Count > 0)
@@ -156,7 +158,7 @@ internal sealed class Announcer : IDisposable
             // Every supernode is down: what was added is announced again (in full) once one answers.
             lock (_lock)
             {
-                foreach (string blob in unsent.Distinct())
+                foreach (string blob in unsent)
                 {
                     if (_held.TryGetValue(blob, out var held))
                         foreach (uint ordinal in held)
