@@ -122,31 +122,22 @@ public sealed class PeerSwarmTests
         var image = SampleImages.Rich();
         string target = await image.PushAndConvertAsync(server.Host, "four-peers");
         await using var supernode = await SupernodeProcess.StartAsync();
-        var peers = new List<PeerProcess>();
-        try
-        {
-            for (int i = 0; i < 4; i++)
-                peers.Add(await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.3.{i + 1}:{FreePort.Next()}"));
-            var expected = await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync());
-            TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[0].MountAsync(target))); // reads every file
-            var info = await peers[0].MountInfoAsync(target);
-            string blob = await P2PDistCli.BlobOfAsync(target);
-            await supernode.WaitForHolderAsync(blob, 0);
-            await Task.Delay(500); // the rest of the batched announcements
-            long before = RegistryBlobBytes(server, "four-peers");
-            for (int i = 1; i < 4; i++)
-                TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[i].MountAsync(target)));
-            await Task.Delay(300);
-            long fromRegistry = RegistryBlobBytes(server, "four-peers") - before;
-            Assert.True(fromRegistry < info.BytesFetched / 10, $"peers 2-4 made the registry serve {fromRegistry:N0} bytes (the first peer fetched {info.BytesFetched:N0})");
-            for (int i = 1; i < 4; i++)
-                Assert.True((await peers[i].MountInfoAsync(target)).BytesFromPeers > 0);
-        }
-        finally
-        {
-            foreach (var peer in peers)
-                await peer.DisposeAsync();
-        }
+        await using var swarm = await PeerSwarm.StartAsync(4, supernode.Address, "127.0.3");
+        var peers = swarm.Peers;
+        var expected = await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync());
+        TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[0].MountAsync(target))); // reads every file
+        var info = await peers[0].MountInfoAsync(target);
+        string blob = await P2PDistCli.BlobOfAsync(target);
+        await supernode.WaitForHolderAsync(blob, 0);
+        await Task.Delay(500); // the rest of the batched announcements
+        long before = RegistryBlobBytes(server, "four-peers");
+        for (int i = 1; i < 4; i++)
+            TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[i].MountAsync(target)));
+        await Task.Delay(300);
+        long fromRegistry = RegistryBlobBytes(server, "four-peers") - before;
+        Assert.True(fromRegistry < info.BytesFetched / 10, $"peers 2-4 made the registry serve {fromRegistry:N0} bytes (the first peer fetched {info.BytesFetched:N0})");
+        for (int i = 1; i < 4; i++)
+            Assert.True((await peers[i].MountInfoAsync(target)).BytesFromPeers > 0);
     }
 
     [Fact]
@@ -175,29 +166,18 @@ public sealed class PeerSwarmTests
         byte[] content = SampleImages.Bytes(8 << 20, 137);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "cold-start");
         await using var supernode = await SupernodeProcess.StartAsync();
-        var peers = new List<PeerProcess>();
-        try
-        {
-            var mounts = new List<string>();
-            for (int i = 0; i < 4; i++)
-            {
-                peers.Add(await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.5.{i + 1}:{FreePort.Next()}"));
-                mounts.Add(await peers[i].MountAsync(target));
-            }
-            long before = RegistryBlobBytes(server, "cold-start");
-            var reads = mounts.Select(m => File.ReadAllBytesAsync(Path.Combine(m, "data.bin"))).ToList();
-            foreach (var read in reads)
-                Assert.Equal(content, await read);
-            await Task.Delay(300);
-            long fromOrigin = RegistryBlobBytes(server, "cold-start") - before;
-            // Election alone measured 1.375 copies here (merged origin runs overlapped); with run claims, 1.00.
-            Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for an {content.Length:N0}-byte file read by 4 peers at once");
-        }
-        finally
-        {
-            foreach (var peer in peers)
-                await peer.DisposeAsync();
-        }
+        await using var swarm = await PeerSwarm.StartAsync(4, supernode.Address, "127.0.5");
+        var mounts = new List<string>();
+        foreach (var peer in swarm.Peers)
+            mounts.Add(await peer.MountAsync(target));
+        long before = RegistryBlobBytes(server, "cold-start");
+        var reads = mounts.Select(m => File.ReadAllBytesAsync(Path.Combine(m, "data.bin"))).ToList();
+        foreach (var read in reads)
+            Assert.Equal(content, await read);
+        await Task.Delay(300);
+        long fromOrigin = RegistryBlobBytes(server, "cold-start") - before;
+        // Election alone measured 1.375 copies here (merged origin runs overlapped); with run claims, 1.00.
+        Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for an {content.Length:N0}-byte file read by 4 peers at once");
     }
 
     [Fact]
@@ -207,35 +187,26 @@ public sealed class PeerSwarmTests
         byte[] content = SampleImages.Bytes(12 << 20, 138);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "prefetch-swarm");
         await using var supernode = await SupernodeProcess.StartAsync();
-        var peers = new List<PeerProcess>();
-        try
+        await using var swarm = await PeerSwarm.StartAsync(5, supernode.Address, "127.0.6", "--prefetch-all");
+        var peers = swarm.Peers;
+        long before = RegistryBlobBytes(server, "prefetch-swarm");
+        string[] mounts = await Task.WhenAll(peers.Select(p => p.MountAsync(target))); // nobody reads: the prefetch alone fetches everything
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var infos = new List<P2PDist.Peer.Daemon.MountInfo>();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
         {
-            for (int i = 0; i < 5; i++)
-                peers.Add(await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.6.{i + 1}:{FreePort.Next()}", "--prefetch-all"));
-            long before = RegistryBlobBytes(server, "prefetch-swarm");
-            string[] mounts = await Task.WhenAll(peers.Select(p => p.MountAsync(target))); // nobody reads: the prefetch alone fetches everything
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var infos = new List<P2PDist.Peer.Daemon.MountInfo>();
-            while (clock.Elapsed < TimeSpan.FromSeconds(60))
-            {
-                infos = [.. await Task.WhenAll(peers.Select(p => p.MountInfoAsync(target)))];
-                if (infos.All(i => i.ChunksCached == i.ChunkCount))
-                    break;
-                await Task.Delay(200);
-            }
-            Assert.All(infos, i => Assert.Equal(i.ChunkCount, i.ChunksCached));
-            await Task.Delay(300);
-            long fromOrigin = RegistryBlobBytes(server, "prefetch-swarm") - before;
-            Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for a {content.Length:N0}-byte image prefetched by 5 peers");
-            Assert.True(infos.Sum(i => i.BytesFromPeers) >= 3L * content.Length, $"peers exchanged only {infos.Sum(i => i.BytesFromPeers):N0} bytes");
-            // And what they hold is right: every peer's mount reads the file whole.
-            foreach (string mount in mounts)
-                Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mount, "data.bin")));
+            infos = [.. await Task.WhenAll(peers.Select(p => p.MountInfoAsync(target)))];
+            if (infos.All(i => i.ChunksCached == i.ChunkCount))
+                break;
+            await Task.Delay(200);
         }
-        finally
-        {
-            foreach (var peer in peers)
-                await peer.DisposeAsync();
-        }
+        Assert.All(infos, i => Assert.Equal(i.ChunkCount, i.ChunksCached));
+        await Task.Delay(300);
+        long fromOrigin = RegistryBlobBytes(server, "prefetch-swarm") - before;
+        Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for a {content.Length:N0}-byte image prefetched by 5 peers");
+        Assert.True(infos.Sum(i => i.BytesFromPeers) >= 3L * content.Length, $"peers exchanged only {infos.Sum(i => i.BytesFromPeers):N0} bytes");
+        // And what they hold is right: every peer's mount reads the file whole.
+        foreach (string mount in mounts)
+            Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mount, "data.bin")));
     }
 }
