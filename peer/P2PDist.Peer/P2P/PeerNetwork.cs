@@ -17,6 +17,9 @@ public sealed record SwarmSettings(string PeerId, string Listen, string Supernod
 
     /// <summary>How long a reader waits for another peer elected to fetch a chunk from the origin before fetching it itself.</summary>
     public TimeSpan WaitForOtherFetcher { get; init; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>How long a reader keeps asking holders that answer only "busy" before fetching from the origin.</summary>
+    public TimeSpan WaitForBusyHolders { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -149,47 +152,75 @@ public sealed class PeerNetwork : IDisposable
     /// </summary>
     public async Task<PeerChunk?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, CancellationToken cancellationToken)
     {
-        var waitUntil = DateTime.UtcNow + _settings.WaitForOtherFetcher;
-        FindHoldersResponse? holders;
+        string name = $"{digest.Algorithm.Name()}-{Convert.ToHexStringLower(digest.Bytes)}";
+        var busyUntil = DateTime.UtcNow + _settings.WaitForBusyHolders;
         while (true)
         {
-            holders = await FindHoldersAsync(blob, [ordinal], cancellationToken);
-            if (holders is null)
-                return null; // no supernode answers: the origin it is
-            // Another peer was elected to fetch this chunk from the origin: wait for it (bounded), then take it from that peer.
-            if (holders.Chunks.Any(c => c.Holders.Count > 0) || !holders.Chunks.Any(c => c.AnotherPeerFetching) || DateTime.UtcNow >= waitUntil)
-                break;
-            await Task.Delay(100, cancellationToken);
-        }
-        string name = $"{digest.Algorithm.Name()}-{Convert.ToHexStringLower(digest.Bytes)}";
-        foreach (var holder in holders.Chunks.SelectMany(c => c.Holders).Take(HoldersTried))
-        {
-            long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var result = await _peers.GetAsync(holder.Address, name, size, cancellationToken);
-            switch (result.Outcome)
+            var holders = await HoldersOrWaitAsync(blob, ordinal, cancellationToken);
+            if (holders.Count == 0)
+                return null; // nobody holds it (or no supernode answers): the origin it is
+            bool allBusy = true;
+            foreach (var holder in holders.Take(HoldersTried))
             {
-                case PeerChunkClient.Outcome.Received:
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                var result = await _peers.GetAsync(holder.Address, name, size, cancellationToken);
+                allBusy &= result.Outcome == PeerChunkClient.Outcome.Busy;
+                if (result.Outcome == PeerChunkClient.Outcome.Received)
+                {
                     _announcer.Transfer(holder.PeerId, size, System.Diagnostics.Stopwatch.GetElapsedTime(started));
                     return new PeerChunk(result.Bytes!, holder.PeerId);
-                case PeerChunkClient.Outcome.Busy:
-                    PeerMetrics.PeerFailures.WithLabels("busy").Inc();
-                    continue;
-                case PeerChunkClient.Outcome.Missing:
-                    PeerMetrics.PeerFailures.WithLabels("missing").Inc();
-                    continue;
-                case PeerChunkClient.Outcome.WrongLength:
-                    PeerMetrics.PeerFailures.WithLabels("bad_length").Inc();
-                    _log.LogWarning("peer {Peer} ({Address}) sent a bad chunk {Digest}: {Detail}", holder.PeerId, holder.Address, digest, result.Detail);
-                    _ = ReportAsync(holder.PeerId, Fault.BadDigest, $"chunk {digest}: {result.Detail}");
-                    continue;
-                default:
-                    PeerMetrics.PeerFailures.WithLabels(result.Outcome == PeerChunkClient.Outcome.Stalled ? "timeout" : "error").Inc();
-                    _log.LogWarning("peer {Peer} ({Address}) failed for chunk {Digest}: {Detail}", holder.PeerId, holder.Address, digest, result.Detail);
-                    _ = ReportAsync(holder.PeerId, Fault.Timeout, $"chunk {digest}: {result.Detail}");
-                    continue;
+                }
+                RecordFailure(holder, digest, result);
             }
+            // Every holder tried was only busy: the chunk is in the swarm, so waiting a moment for a free upload
+            // slot (bounded) beats fetching another copy from the origin.
+            if (!allBusy || DateTime.UtcNow >= busyUntil)
+                return null;
+            await Task.Delay(200, cancellationToken);
         }
-        return null;
+    }
+
+    /// <summary>
+    /// The ranked holders of a chunk. When nobody holds it yet but another peer was elected to fetch it from
+    /// the origin, waits for that peer (bounded), then asks again. Empty: fetch from the origin.
+    /// </summary>
+    private async Task<IReadOnlyList<Holder>> HoldersOrWaitAsync(string blob, uint ordinal, CancellationToken cancellationToken)
+    {
+        var waitUntil = DateTime.UtcNow + _settings.WaitForOtherFetcher;
+        while (true)
+        {
+            var reply = await FindHoldersAsync(blob, [ordinal], cancellationToken);
+            if (reply is null)
+                return [];
+            var holders = reply.Chunks.SelectMany(c => c.Holders).ToList();
+            if (holders.Count > 0 || !reply.Chunks.Any(c => c.AnotherPeerFetching) || DateTime.UtcNow >= waitUntil)
+                return holders;
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    /// <summary>Counts a failed transfer; blames the holder (a report to the supernodes) unless it was only busy or no longer had the chunk.</summary>
+    private void RecordFailure(Holder holder, ChunkDigest digest, PeerChunkClient.Result result)
+    {
+        switch (result.Outcome)
+        {
+            case PeerChunkClient.Outcome.Busy:
+                PeerMetrics.PeerFailures.WithLabels("busy").Inc();
+                break;
+            case PeerChunkClient.Outcome.Missing:
+                PeerMetrics.PeerFailures.WithLabels("missing").Inc();
+                break;
+            case PeerChunkClient.Outcome.WrongLength:
+                PeerMetrics.PeerFailures.WithLabels("bad_length").Inc();
+                _log.LogWarning("peer {Peer} ({Address}) sent a bad chunk {Digest}: {Detail}", holder.PeerId, holder.Address, digest, result.Detail);
+                _ = ReportAsync(holder.PeerId, Fault.BadDigest, $"chunk {digest}: {result.Detail}");
+                break;
+            default:
+                PeerMetrics.PeerFailures.WithLabels(result.Outcome == PeerChunkClient.Outcome.Stalled ? "timeout" : "error").Inc();
+                _log.LogWarning("peer {Peer} ({Address}) failed for chunk {Digest}: {Detail}", holder.PeerId, holder.Address, digest, result.Detail);
+                _ = ReportAsync(holder.PeerId, Fault.Timeout, $"chunk {digest}: {result.Detail}");
+                break;
+        }
     }
 
     public void Dispose()

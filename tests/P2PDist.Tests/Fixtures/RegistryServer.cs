@@ -35,6 +35,13 @@ public sealed class RegistryServer : IAsyncDisposable
     public string Host => $"127.0.0.1:{Port}";
     public string StorageRoot => Path.Combine(Root, "storage");
     public string LogPath => Path.Combine(Root, "registry.log");
+    /// <summary>Blob bytes the registry has sent for a repository so far (from its access log: 200 and 206 answers).</summary>
+    public long BlobBytesServed(string repository) =>
+        File.ReadLines(LogPath)
+            .Select(l => System.Text.RegularExpressions.Regex.Match(l, $@"""GET /v2/{repository}/blobs/\S+ HTTP/1\.1"" 20[06] (\d+)"))
+            .Where(m => m.Success)
+            .Sum(m => long.Parse(m.Groups[1].Value));
+
 
     public static async Task<RegistryServer> StartAsync(RegistryAuth auth = RegistryAuth.None)
     {

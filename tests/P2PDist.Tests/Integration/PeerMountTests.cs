@@ -98,32 +98,15 @@ public sealed class PeerMountTests(RegistryFixture registry)
         string target = await ConvertAsync(image, "mount-lazy");
         await using var peer = await PeerProcess.StartAsync();
         string mountPoint = await peer.MountAsync(target);
-        long before = RegistryBlobBytes("mount-lazy");
+        long before = registry.Server.BlobBytesServed("mount-lazy");
         Assert.Equal(SampleImages.Text(3000, 32), await File.ReadAllBytesAsync(Path.Combine(mountPoint, "etc/small.conf")));
         // The registry writes its access-log line after the response; give it a moment.
         long served = 0;
         for (int i = 0; i < 50 && served == 0; i++, await Task.Delay(100))
-            served = RegistryBlobBytes("mount-lazy") - before;
+            served = registry.Server.BlobBytesServed("mount-lazy") - before;
         Assert.True(served is > 0 and < 64 * 1024, $"reading a 3,000-byte file made the registry serve {served:N0} bytes of blobs (image: 48 MiB)");
 
         Assert.Equal(3000, (await peer.MountInfoAsync(target)).BytesRead);
-    }
-
-    /// <summary>Bytes the registry wrote for blob GETs of a repository, from its access log.</summary>
-    private long RegistryBlobBytes(string repository)
-    {
-        long total = 0;
-        foreach (var line in File.ReadLines(registry.Server.LogPath))
-        {
-            if (!line.Contains($"\"GET /v2/{repository}/blobs/", StringComparison.Ordinal))
-                continue;
-            var match = Regex.Match(line, @"http\.response\.written=(\d+)");
-            if (match.Success)
-                total += long.Parse(match.Groups[1].Value);
-            else if (Regex.Match(line, @"\"" (?:200|206) (\d+) ") is { Success: true } access)
-                total += long.Parse(access.Groups[1].Value);
-        }
-        return total;
     }
 
     [Fact]

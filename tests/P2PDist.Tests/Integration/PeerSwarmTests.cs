@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using P2PDist.Tests.Fixtures;
 
 namespace P2PDist.Tests.Integration;
@@ -6,12 +5,6 @@ namespace P2PDist.Tests.Integration;
 /// <summary>Real processes on loopback: a registry, a supernode and peers on separate 127.0.2.x addresses.</summary>
 public sealed class PeerSwarmTests
 {
-    private static long RegistryBlobBytes(RegistryServer server, string repository) =>
-        File.ReadLines(server.LogPath)
-            .Select(l => Regex.Match(l, $@"""GET /v2/{repository}/blobs/\S+ HTTP/1\.1"" 20[06] (\d+)"))
-            .Where(m => m.Success)
-            .Sum(m => long.Parse(m.Groups[1].Value));
-
     [Fact]
     public async Task SecondPeer_GetsTheChunksFromTheFirst_NotFromTheRegistry()
     {
@@ -27,11 +20,11 @@ public sealed class PeerSwarmTests
         string secondMount = await second.MountAsync(target);
         await supernode.WaitForHolderAsync(await P2PDistCli.BlobOfAsync(target), 3); // the last of the four chunks
         await Task.Delay(300); // the registry writes its access log after answering
-        long before = RegistryBlobBytes(server, "swarm");
+        long before = server.BlobBytesServed("swarm");
 
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(secondMount, "app/data.bin")));
         await Task.Delay(500);
-        long fromRegistry = RegistryBlobBytes(server, "swarm") - before;
+        long fromRegistry = server.BlobBytesServed("swarm") - before;
         Assert.True(fromRegistry == 0, $"the second peer made the registry serve {fromRegistry} bytes");
         Assert.Equal(4L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
     }
@@ -130,11 +123,11 @@ public sealed class PeerSwarmTests
         string blob = await P2PDistCli.BlobOfAsync(target);
         await supernode.WaitForHolderAsync(blob, 0);
         await Task.Delay(500); // the rest of the batched announcements
-        long before = RegistryBlobBytes(server, "four-peers");
+        long before = server.BlobBytesServed("four-peers");
         for (int i = 1; i < 4; i++)
             TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[i].MountAsync(target)));
         await Task.Delay(300);
-        long fromRegistry = RegistryBlobBytes(server, "four-peers") - before;
+        long fromRegistry = server.BlobBytesServed("four-peers") - before;
         Assert.True(fromRegistry < info.BytesFetched / 10, $"peers 2-4 made the registry serve {fromRegistry:N0} bytes (the first peer fetched {info.BytesFetched:N0})");
         for (int i = 1; i < 4; i++)
             Assert.True((await peers[i].MountInfoAsync(target)).BytesFromPeers > 0);
@@ -170,12 +163,12 @@ public sealed class PeerSwarmTests
         var mounts = new List<string>();
         foreach (var peer in swarm.Peers)
             mounts.Add(await peer.MountAsync(target));
-        long before = RegistryBlobBytes(server, "cold-start");
+        long before = server.BlobBytesServed("cold-start");
         var reads = mounts.Select(m => File.ReadAllBytesAsync(Path.Combine(m, "data.bin"))).ToList();
         foreach (var read in reads)
             Assert.Equal(content, await read);
         await Task.Delay(300);
-        long fromOrigin = RegistryBlobBytes(server, "cold-start") - before;
+        long fromOrigin = server.BlobBytesServed("cold-start") - before;
         // Election alone measured 1.375 copies here (merged origin runs overlapped); with run claims, 1.00.
         Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for an {content.Length:N0}-byte file read by 4 peers at once");
     }
@@ -189,7 +182,7 @@ public sealed class PeerSwarmTests
         await using var supernode = await SupernodeProcess.StartAsync();
         await using var swarm = await PeerSwarm.StartAsync(5, supernode.Address, "127.0.6", "--prefetch-all");
         var peers = swarm.Peers;
-        long before = RegistryBlobBytes(server, "prefetch-swarm");
+        long before = server.BlobBytesServed("prefetch-swarm");
         string[] mounts = await Task.WhenAll(peers.Select(p => p.MountAsync(target))); // nobody reads: the prefetch alone fetches everything
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var infos = new List<P2PDist.Peer.Daemon.MountInfo>();
@@ -202,7 +195,7 @@ public sealed class PeerSwarmTests
         }
         Assert.All(infos, i => Assert.Equal(i.ChunkCount, i.ChunksCached));
         await Task.Delay(300);
-        long fromOrigin = RegistryBlobBytes(server, "prefetch-swarm") - before;
+        long fromOrigin = server.BlobBytesServed("prefetch-swarm") - before;
         Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for a {content.Length:N0}-byte image prefetched by 5 peers");
         Assert.True(infos.Sum(i => i.BytesFromPeers) >= 3L * content.Length, $"peers exchanged only {infos.Sum(i => i.BytesFromPeers):N0} bytes");
         // And what they hold is right: every peer's mount reads the file whole.

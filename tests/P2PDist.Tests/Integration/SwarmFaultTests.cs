@@ -153,6 +153,33 @@ public sealed class SwarmFaultTests
     }
 
     [Fact]
+    public async Task BusyHolder_ReadersWaitForAFreeSlot_InsteadOfFetchingFromTheOrigin()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        byte[] content = SampleImages.Bytes(1 << 20, 148);
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "busyholder");
+        await using var supernode = await SupernodeProcess.StartAsync();
+        string listen = $"127.0.2.47:{FreePort.Next()}";
+        // One upload at a time, 1 MiB in 2 s: of two readers asking at once, one is refused at first.
+        await using var holder = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", listen, "--upload-slots", "1", "--upload-rate", "512K");
+        Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await holder.MountAsync(target), "data.bin")));
+        await supernode.WaitForHolderAsync(await P2PDistCli.BlobOfAsync(target), 0);
+        await using var swarm = await PeerSwarm.StartAsync(2, supernode.Address, "127.0.7");
+        string[] mounts = await Task.WhenAll(swarm.Peers.Select(p => p.MountAsync(target)));
+        await Task.Delay(300);
+        long before = server.BlobBytesServed("busyholder");
+
+        var reads = await Task.WhenAll(mounts.Select(m => File.ReadAllBytesAsync(Path.Combine(m, "data.bin"))));
+        Assert.All(reads, read => Assert.Equal(content, read));
+        await Task.Delay(300);
+        Assert.Equal(0, server.BlobBytesServed("busyholder") - before);
+        foreach (var peer in swarm.Peers)
+            Assert.Equal(1L << 20, (await peer.MountInfoAsync(target)).BytesFromPeers);
+        using var http = new HttpClient();
+        Assert.Matches(@"p2pdist_peer_uploads_refused_total [1-9]", await http.GetStringAsync($"http://{listen}/metrics"));
+    }
+
+    [Fact]
     public async Task EvictedChunks_AreWithdrawn_FromTheSupernode()
     {
         await using var server = await RegistryServer.StartAsync();
