@@ -122,7 +122,9 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
   local last_s; last_s=$(date -d "$(date -u +%F) $last" +%s.%N)
   local incomplete=0
   for i in $(seq 1 "$n"); do
-    curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/v1/mounts | python3 -c 'import json,sys; m=json.load(sys.stdin)[0]; sys.exit(0 if m["chunksCached"]==m["chunkCount"] else 1)' || incomplete=$((incomplete + 1))
+    local counts; counts=$(curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/v1/mounts | grep -oE '"chunks(Cached|Count)":[0-9]+' | cut -d: -f2 | tr '\n' ' ')
+    read -r cached total <<< "$counts"
+    [ -n "$cached" ] && [ "$cached" = "$total" ] || incomplete=$((incomplete + 1))
   done
   [ "$incomplete" = 0 ] || echo "WARNING: $incomplete of $n peers do not hold the whole image" >&2
   # Where the CPU went: seconds of user+system time of the supernode and of all peers together.
