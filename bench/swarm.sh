@@ -122,7 +122,7 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
   local last_s; last_s=$(date -d "$(date -u +%F) $last" +%s.%N)
   local incomplete=0
   for i in $(seq 1 "$n"); do
-    local counts; counts=$(curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/v1/mounts | grep -oE '"chunks(Cached|Count)":[0-9]+' | cut -d: -f2 | tr '\n' ' ')
+    local counts; counts=$(curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/v1/mounts | grep -oE '"chunk(sCached|Count)":[0-9]+' | cut -d: -f2 | tr '\n' ' ')
     read -r cached total <<< "$counts"
     [ -n "$cached" ] && [ "$cached" = "$total" ] || incomplete=$((incomplete + 1))
   done
