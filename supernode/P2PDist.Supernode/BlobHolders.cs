@@ -1,3 +1,5 @@
+using P2PDist.Protos.Scheduler;
+
 namespace P2PDist.Supernode;
 
 /// <summary>

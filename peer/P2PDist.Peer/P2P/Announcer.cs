@@ -17,9 +17,9 @@ internal sealed class Announcer : IDisposable
     private readonly Func<int> _activeUploads;
     private readonly ILogger _log;
     private readonly object _lock = new();
-    private readonly Dictionary<string, SortedSet<uint>> _held = new(StringComparer.Ordinal);
-    private Dictionary<string, SortedSet<uint>> _added = new(StringComparer.Ordinal);
-    private Dictionary<string, SortedSet<uint>> _removed = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, OrdinalSet> _held = new(StringComparer.Ordinal);
+    private Dictionary<string, OrdinalSet> _added = new(StringComparer.Ordinal);
+    private Dictionary<string, OrdinalSet> _removed = new(StringComparer.Ordinal);
     private List<TransferSample> _transfers = [];
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
@@ -69,16 +69,19 @@ internal sealed class Announcer : IDisposable
         }
     }
 
-    private static void Add(Dictionary<string, SortedSet<uint>> sets, string blob, uint ordinal)
+    private static void Add(Dictionary<string, OrdinalSet> sets, string blob, uint ordinal)
     {
         if (!sets.TryGetValue(blob, out var set))
-            sets[blob] = set = [];
+            sets[blob] = set = new OrdinalSet();
         set.Add(ordinal);
     }
 
-    private static void Remove(Dictionary<string, SortedSet<uint>> sets, string blob, uint ordinal)
+    private static void Remove(Dictionary<string, OrdinalSet> sets, string blob, uint ordinal)
     {
-        if (sets.TryGetValue(blob, out var set) && set.Remove(ordinal) && set.Count == 0)
+        if (!sets.TryGetValue(blob, out var set))
+            return;
+        set.Remove(ordinal);
+        if (set.Count == 0)
             sets.Remove(blob);
     }
 
@@ -95,15 +98,15 @@ internal sealed class Announcer : IDisposable
             {
                 return;
             }
-            Dictionary<string, SortedSet<uint>> added, removed;
+            Dictionary<string, OrdinalSet> added, removed;
             List<TransferSample> transfers;
             lock (_lock)
             {
                 (added, removed, transfers) = (_added, _removed, _transfers);
                 if (added.Count > 0)
-                    _added = new Dictionary<string, SortedSet<uint>>(StringComparer.Ordinal);
+                    _added = new Dictionary<string, OrdinalSet>(StringComparer.Ordinal);
                 if (removed.Count > 0)
-                    _removed = new Dictionary<string, SortedSet<uint>>(StringComparer.Ordinal);
+                    _removed = new Dictionary<string, OrdinalSet>(StringComparer.Ordinal);
                 if (transfers.Count > 0)
                     _transfers = [];
             }
@@ -118,7 +121,7 @@ internal sealed class Announcer : IDisposable
         }
     }
 
-    private async Task SendAsync(Dictionary<string, SortedSet<uint>> added, Dictionary<string, SortedSet<uint>> removed, List<TransferSample> transfers, int uploads)
+    private async Task SendAsync(Dictionary<string, OrdinalSet> added, Dictionary<string, OrdinalSet> removed, List<TransferSample> transfers, int uploads)
     {
         // One message per supernode: each blob's changes go to its owner (or the next one up when the owner is down).
         var unsent = new List<string>();
@@ -127,9 +130,9 @@ internal sealed class Announcer : IDisposable
         {
             var owner = _supernodes.For(blob).First();
             if (added.TryGetValue(blob, out var a))
-                messages[owner].Added.Add(Ranges(blob, a));
+                messages[owner].Added.Add(a.ToRanges(blob));
             if (removed.TryGetValue(blob, out var r))
-                messages[owner].Removed.Add(Ranges(blob, r));
+                messages[owner].Removed.Add(r.ToRanges(blob));
         }
         foreach (var node in _supernodes.All)
             messages[node].Transfers.AddRange(transfers);
@@ -161,8 +164,15 @@ internal sealed class Announcer : IDisposable
                 foreach (string blob in unsent)
                 {
                     if (_held.TryGetValue(blob, out var held))
-                        foreach (uint ordinal in held)
-                            Add(_added, blob, ordinal);
+                    {
+                        var ranges = held.ToRanges(blob);
+                        for (int i = 0; i < ranges.Starts.Count; i++)
+                        {
+                            if (!_added.TryGetValue(blob, out var pending))
+                                _added[blob] = pending = new OrdinalSet();
+                            pending.AddRange(ranges.Starts[i], ranges.Lengths[i]);
+                        }
+                    }
                 }
             }
         }
@@ -180,7 +190,7 @@ internal sealed class Announcer : IDisposable
                 return false;
             var full = new AnnounceRequest { PeerId = _peerId, ActiveUploads = request.ActiveUploads };
             lock (_lock)
-                full.Added.AddRange(_held.Select(kv => Ranges(kv.Key, kv.Value)));
+                full.Added.AddRange(_held.Select(kv => kv.Value.ToRanges(kv.Key)));
             await node.Client.AnnounceAsync(full, deadline: DateTime.UtcNow.AddSeconds(5));
             return true;
         }
@@ -190,34 +200,6 @@ internal sealed class Announcer : IDisposable
             _log.LogDebug("announce to {Supernode} failed: {Reason}", node.Address, e.Status.Detail);
             return false;
         }
-    }
-
-    /// <summary>Collapses sorted ordinals into (start, length) ranges.</summary>
-    internal static OrdinalRanges Ranges(string blob, IEnumerable<uint> ordinals)
-    {
-        var ranges = new OrdinalRanges { BlobDigest = blob };
-        uint start = 0, length = 0;
-        foreach (uint ordinal in ordinals)
-        {
-            if (length > 0 && ordinal == start + length)
-            {
-                length++;
-                continue;
-            }
-            if (length > 0)
-            {
-                ranges.Starts.Add(start);
-                ranges.Lengths.Add(length);
-            }
-            start = ordinal;
-            length = 1;
-        }
-        if (length > 0)
-        {
-            ranges.Starts.Add(start);
-            ranges.Lengths.Add(length);
-        }
-        return ranges;
     }
 
     public void Dispose()

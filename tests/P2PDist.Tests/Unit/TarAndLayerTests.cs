@@ -132,8 +132,14 @@ public sealed class TarAndLayerTests
     [Fact]
     public void Announcements_CollapseIntoRanges()
     {
-        var ranges = P2PDist.Peer.P2P.Announcer.Ranges("sha256:" + new string('a', 64), new SortedSet<uint> { 0, 1, 2, 3, 7, 9, 10 });
-        Assert.Equal([0u, 7u, 9u], ranges.Starts);
-        Assert.Equal([4u, 1u, 2u], ranges.Lengths);
+        var set = new P2PDist.Protos.Scheduler.OrdinalSet();
+        foreach (uint ordinal in new uint[] { 10, 0, 1, 2, 3, 7, 9, 200, 63, 64 })
+            set.Add(ordinal);
+        set.Remove(63);
+        set.AddRange(1_000_000, 3);
+        var ranges = set.ToRanges("sha256:" + new string('a', 64));
+        Assert.Equal([0u, 7u, 9u, 64u, 200u, 1_000_000u], ranges.Starts);
+        Assert.Equal([4u, 1u, 2u, 1u, 1u, 3u], ranges.Lengths);
+        Assert.Equal(12, set.Count);
     }
 }
