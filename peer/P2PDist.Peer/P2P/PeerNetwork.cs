@@ -39,6 +39,9 @@ public sealed class PeerNetwork : IDisposable
     private readonly Announcer _announcer;
     private readonly ILogger _log;
 
+    /// <summary>Transfers under way from each holder (entries stay at 0 once used: one per peer ever met).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _downloadsFrom = new(StringComparer.Ordinal);
+
     public PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log)
     {
         _settings = settings;
@@ -160,10 +163,21 @@ public sealed class PeerNetwork : IDisposable
             if (holders.Count == 0)
                 return null; // nobody holds it (or no supernode answers): the origin it is
             bool allBusy = true;
-            foreach (var holder in holders.Take(HoldersTried))
+            // Spread this peer's concurrent downloads over different holders: two transfers from one holder
+            // split its upload while another holder may sit idle. Among equals the supernode's order stands.
+            foreach (var holder in holders.OrderBy(h => _downloadsFrom.GetValueOrDefault(h.PeerId)).Take(HoldersTried))
             {
                 long started = System.Diagnostics.Stopwatch.GetTimestamp();
-                var result = await _peers.GetAsync(holder.Address, name, size, cancellationToken);
+                _downloadsFrom.AddOrUpdate(holder.PeerId, 1, (_, n) => n + 1);
+                PeerChunkClient.Result result;
+                try
+                {
+                    result = await _peers.GetAsync(holder.Address, name, size, cancellationToken);
+                }
+                finally
+                {
+                    _downloadsFrom.AddOrUpdate(holder.PeerId, 0, (_, n) => n - 1);
+                }
                 allBusy &= result.Outcome == PeerChunkClient.Outcome.Busy;
                 if (result.Outcome == PeerChunkClient.Outcome.Received)
                 {
