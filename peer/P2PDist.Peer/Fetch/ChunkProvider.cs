@@ -106,7 +106,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         {
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var sent = await peers.TryFetchAsync(chunkIndex, chunk, deadline.Token).ConfigureAwait(false);
+            var sent = await peers.TryFetchAsync(chunkIndex, chunk, background: alone, deadline.Token).ConfigureAwait(false);
             if (sent is { Bytes: var fromPeer })
             {
                 var actual = ChunkDigest.Compute(chunk.Digest.Algorithm, fromPeer);
@@ -182,6 +182,8 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         var blob = bootstrap.GetBlob(run[0].Chunk.BlobIndex);
         byte[]? bytes = null;
         Exception? failure = null;
+        using var fetching = new CancellationTokenSource();
+        var renewing = peers is null ? Task.CompletedTask : RenewClaimAsync(run.Select(r => r.Index).ToList(), fetching.Token);
         try
         {
             ulong start = run[0].Chunk.CompressedOffset;
@@ -196,6 +198,8 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         {
             failure = e;
         }
+        fetching.Cancel();
+        await renewing.ConfigureAwait(false);
         foreach (var (index, chunk, done) in run)
         {
             try
@@ -216,6 +220,28 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
             {
                 _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Task<byte[]>>(chunk.Digest, done.Task));
             }
+        }
+    }
+
+    /// <summary>
+    /// While an origin fetch runs, re-claims its chunks every 2 s: the supernode's election lease (5 s) then
+    /// lasts as long as the fetch is alive, however slow, and runs out only when this peer stops (dies).
+    /// </summary>
+    private async Task RenewClaimAsync(List<uint> chunkIndices, CancellationToken fetching)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), fetching).ConfigureAwait(false);
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(fetching);
+                deadline.CancelAfter(TimeSpan.FromSeconds(5));
+                await peers!.ClaimRunAsync(chunkIndices, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or Grpc.Core.RpcException)
+        {
+            // The fetch ended (or the supernode is away: its next lease goes to whoever asks).
         }
     }
 

@@ -6,7 +6,9 @@ namespace P2PDist.Peer.Fetch;
 public interface IPeerChunkSource
 {
     /// <summary>The chunk's uncompressed bytes from a peer (unverified: the provider checks them), or null.</summary>
-    Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken);
+    /// <param name="background">A prefetch, not a reader: it waits longer for a peer fetching the chunk from
+    /// the origin (and never takes over its election), since another origin copy costs more than its time.</param>
+    Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, bool background, CancellationToken cancellationToken);
 
     /// <summary>
     /// What the swarm knows of many chunks at once, without electing this peer for any: per chunk its state

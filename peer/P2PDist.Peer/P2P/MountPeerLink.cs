@@ -15,8 +15,8 @@ internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network
 
     private string BlobOf(RafsChunk chunk) => bootstrap.GetBlob(chunk.BlobIndex).Digest;
 
-    public Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, CancellationToken cancellationToken) =>
-        network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, cancellationToken);
+    public Task<PeerChunk?> TryFetchAsync(uint chunkIndex, RafsChunk chunk, bool background, CancellationToken cancellationToken) =>
+        network.TryFetchAsync(BlobOf(chunk), _ordinals.Ordinal(chunkIndex), chunk.Digest, chunk.UncompressedSize, background, cancellationToken);
 
     public async Task<IReadOnlyList<(SwarmProbe State, int Holders)>> ProbeManyAsync(IReadOnlyList<uint> chunkIndices, CancellationToken cancellationToken)
     {

@@ -18,6 +18,9 @@ public sealed record SwarmSettings(string PeerId, string Listen, string Supernod
     /// <summary>How long a reader waits for another peer elected to fetch a chunk from the origin before fetching it itself.</summary>
     public TimeSpan WaitForOtherFetcher { get; init; } = TimeSpan.FromSeconds(6);
 
+    /// <summary>The same for a background prefetch, which is not waited on by a reader.</summary>
+    public TimeSpan BackgroundWaitForOtherFetcher { get; init; } = TimeSpan.FromSeconds(20);
+
     /// <summary>How long a reader keeps asking holders that answer only "busy" before fetching from the origin.</summary>
     public TimeSpan WaitForBusyHolders { get; init; } = TimeSpan.FromSeconds(5);
 }
@@ -153,13 +156,13 @@ public sealed class PeerNetwork : IDisposable
     /// A chunk's uncompressed bytes from the best holder that delivers (unverified: the caller checks them),
     /// or null: then the origin serves. Busy or missing holders are skipped; stalled or failing ones reported.
     /// </summary>
-    public async Task<PeerChunk?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, CancellationToken cancellationToken)
+    public async Task<PeerChunk?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, bool background, CancellationToken cancellationToken)
     {
         string name = $"{digest.Algorithm.Name()}-{Convert.ToHexStringLower(digest.Bytes)}";
         var busyUntil = DateTime.UtcNow + _settings.WaitForBusyHolders;
         while (true)
         {
-            var holders = await HoldersOrWaitAsync(blob, ordinal, cancellationToken);
+            var holders = await HoldersOrWaitAsync(blob, ordinal, background, cancellationToken);
             if (holders.Count == 0)
                 return null; // nobody holds it (or no supernode answers): the origin it is
             bool allBusy = true;
@@ -196,14 +199,16 @@ public sealed class PeerNetwork : IDisposable
 
     /// <summary>
     /// The ranked holders of a chunk. When nobody holds it yet but another peer was elected to fetch it from
-    /// the origin, waits for that peer (bounded), then asks again. Empty: fetch from the origin.
+    /// the origin, waits for that peer (bounded), then asks again. Empty: fetch from the origin. A background
+    /// fetch waits longer and asks without election meanwhile, so a slow elected peer (its lease ran out on a
+    /// busy machine) is not joined by a second origin copy from a prefetch.
     /// </summary>
-    private async Task<IReadOnlyList<Holder>> HoldersOrWaitAsync(string blob, uint ordinal, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<Holder>> HoldersOrWaitAsync(string blob, uint ordinal, bool background, CancellationToken cancellationToken)
     {
-        var waitUntil = DateTime.UtcNow + _settings.WaitForOtherFetcher;
-        while (true)
+        var waitUntil = DateTime.UtcNow + (background ? _settings.BackgroundWaitForOtherFetcher : _settings.WaitForOtherFetcher);
+        for (bool first = true; ; first = false)
         {
-            var reply = await FindHoldersAsync(blob, [ordinal], cancellationToken);
+            var reply = await FindHoldersAsync(blob, [ordinal], cancellationToken, mayElect: first || !background);
             if (reply is null)
                 return [];
             var holders = reply.Chunks.SelectMany(c => c.Holders).ToList();
