@@ -221,7 +221,7 @@ public sealed class MountManager : IAsyncDisposable
 
     private MountInfo Describe(ActiveMount m) => new(
         m.Request.MountPoint, m.Request.Reference, m.Image.Image.Raw.Digest, m.ImageBytes, m.FileSystem.BytesRead,
-        m.Source.BytesFetched, _cache.Hits, _cache.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens, m.Peers?.BytesFromPeers ?? 0,
+        m.Source.BytesFetched, m.Provider.Hits, m.Provider.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens, m.Peers?.BytesFromPeers ?? 0,
         m.Provider.CountCached(), m.Image.Bootstrap.ChunkCount);
 
     public int Count => _mounts.Count;

@@ -18,9 +18,13 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     private readonly ConcurrentDictionary<uint, Microsoft.Win32.SafeHandles.SafeFileHandle> _handles = new();
     private const int MaxOpenHandles = 1024;
     private readonly ConcurrentDictionary<ChunkDigest, Task<byte[]>> _inFlight = new();
-    private long _digestFailures;
+    private long _digestFailures, _hits, _misses;
 
     public long DigestFailures => Interlocked.Read(ref _digestFailures);
+
+    /// <summary>Chunk reads of this image served from the cache, and those that had to fetch (the cache's own counts are daemon-wide).</summary>
+    public long Hits => Interlocked.Read(ref _hits);
+    public long Misses => Interlocked.Read(ref _misses);
 
     /// <summary>Copies the chunk's bytes from <paramref name="offsetInChunk"/> into <paramref name="destination"/>.</summary>
     public async ValueTask CopyAsync(uint chunkIndex, int offsetInChunk, Memory<byte> destination, CancellationToken cancellationToken)
@@ -30,6 +34,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         if (_handles.TryGetValue(chunkIndex, out var kept) && RandomAccess.Read(kept, destination.Span, offsetInChunk) == destination.Length)
         {
             cache.CountHit();
+            Interlocked.Increment(ref _hits);
             return;
         }
         var chunk = bootstrap.GetChunk(chunkIndex);
@@ -44,14 +49,17 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                 if (RandomAccess.Read(handle, destination.Span, offsetInChunk) == destination.Length)
                 {
                     cache.CountHit();
+                    Interlocked.Increment(ref _hits);
                     return;
                 }
             }
         }
         else if (cache.TryRead(chunk.Digest, chunk.UncompressedSize, offsetInChunk, destination.Span))
         {
+            Interlocked.Increment(ref _hits);
             return;
         }
+        Interlocked.Increment(ref _misses);
         byte[] plain = await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }

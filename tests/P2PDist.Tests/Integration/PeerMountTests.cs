@@ -110,6 +110,21 @@ public sealed class PeerMountTests(RegistryFixture registry)
     }
 
     [Fact]
+    public async Task CacheCounts_ArePerMount()
+    {
+        string first = await ConvertAsync(new TestImage().Layer(w => w.File("a.bin", SampleImages.Bytes(3 << 20, 33))), "counts-a");
+        string second = await ConvertAsync(new TestImage().Layer(w => w.File("b.bin", SampleImages.Bytes(1 << 20, 34))), "counts-b");
+        await using var peer = await PeerProcess.StartAsync(null, "--passthrough", "false");
+        string mountPoint = await peer.MountAsync(first);
+        await peer.MountAsync(second);
+        Assert.Equal(SampleImages.Bytes(3 << 20, 33), await File.ReadAllBytesAsync(Path.Combine(mountPoint, "a.bin")));
+        var a = await peer.MountInfoAsync(first);
+        var b = await peer.MountInfoAsync(second);
+        Assert.True(a.CacheMisses >= 1, $"the first mount fetched its chunks: {a.CacheMisses} misses");
+        Assert.Equal((0L, 0L), (b.CacheHits, b.CacheMisses)); // nothing was read through the second mount
+    }
+
+    [Fact]
     public async Task BadMounts_FailClearlyAndLeaveNoMount()
     {
         // Content of its own: blobs are shared by digest across the registry, and this test corrupts its bootstrap.
