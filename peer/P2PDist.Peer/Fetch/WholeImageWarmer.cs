@@ -27,7 +27,8 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
 
     private readonly Dictionary<uint, Task> _fromPeers = [];
     private readonly Dictionary<uint, Task> _fromOrigin = [];
-    private List<uint> _missing = [];
+    /// <summary>Chunks not yet started, in this peer's random order; a linked list so starting one from the window is O(1).</summary>
+    private LinkedList<uint> _missing = new();
     private int _failed;
 
     private readonly List<uint> _warmed = [];
@@ -36,13 +37,13 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
     public async Task<(IReadOnlyList<uint> Warmed, int Failed)> RunAsync(IEnumerable<uint> alreadyDone, CancellationToken stop)
     {
         var done = alreadyDone.ToHashSet();
-        _missing = Enumerable.Range(0, bootstrap.ChunkCount).Select(c => (uint)c).Where(c => !done.Contains(c) && !provider.IsCached(c)).ToList();
-        Random.Shared.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_missing));
+        var order = Enumerable.Range(0, bootstrap.ChunkCount).Select(c => (uint)c).Where(c => !done.Contains(c) && !provider.IsCached(c)).ToArray();
+        Random.Shared.Shuffle(order);
+        _missing = new LinkedList<uint>(order);
         while (_missing.Count > 0 || _fromPeers.Count > 0 || _fromOrigin.Count > 0)
         {
             Reap(_fromPeers);
             Reap(_fromOrigin);
-            _missing.RemoveAll(provider.IsCached);
             bool started = _missing.Count > 0 && (_fromPeers.Count < concurrency || _fromOrigin.Count < OriginSlots)
                 && await StartSomeAsync(stop).ConfigureAwait(false);
             var running = _fromPeers.Values.Concat(_fromOrigin.Values).ToList();
@@ -72,13 +73,15 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
 
     private async Task<bool> StartSomeAsync(CancellationToken stop)
     {
-        var window = _missing.Take(ProbeWindow).ToList();
+        var window = Window();
+        if (window.Count == 0)
+            return false;
         int free = concurrency - _fromPeers.Count;
-        var states = provider.Swarm is { } swarm ? await swarm.ProbeManyAsync(window, stop).ConfigureAwait(false) : null;
+        var states = provider.Swarm is { } swarm ? await swarm.ProbeManyAsync(window.Select(n => n.Value).ToList(), stop).ConfigureAwait(false) : null;
         if (states is null || states.All(s => s.State == SwarmProbe.NoScheduler))
         {
             // Alone, or no supernode answers: fetch in the random order (the provider goes to the origin).
-            foreach (uint chunk in window.Take(Math.Max(0, free)))
+            foreach (var chunk in window.Take(Math.Max(0, free)))
                 Start(chunk, _fromPeers, stop);
             return free > 0;
         }
@@ -93,9 +96,28 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
         return started > 0;
     }
 
-    private int Start(uint chunk, Dictionary<uint, Task> into, CancellationToken stop)
+    /// <summary>
+    /// The next missing chunks, up to <see cref="ProbeWindow"/>, dropping on the way those that got cached
+    /// meanwhile (a reader fetched them): only the front of the list is visited, not all of it each time.
+    /// </summary>
+    private List<LinkedListNode<uint>> Window()
     {
-        into[chunk] = provider.WarmAloneAsync(chunk, stop);
+        var window = new List<LinkedListNode<uint>>(ProbeWindow);
+        for (var node = _missing.First; node is not null && window.Count < ProbeWindow;)
+        {
+            var next = node.Next;
+            if (provider.IsCached(node.Value))
+                _missing.Remove(node);
+            else
+                window.Add(node);
+            node = next;
+        }
+        return window;
+    }
+
+    private int Start(LinkedListNode<uint> chunk, Dictionary<uint, Task> into, CancellationToken stop)
+    {
+        into[chunk.Value] = provider.WarmAloneAsync(chunk.Value, stop);
         _missing.Remove(chunk);
         return 1;
     }

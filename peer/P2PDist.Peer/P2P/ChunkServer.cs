@@ -16,7 +16,7 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
     public async Task ServeAsync(HttpContext context, string name)
     {
         var cancellationToken = context.RequestAborted;
-        if (cache.PathOfName(name) is not { } path || !File.Exists(path))
+        if (cache.PathOfName(name) is not { } path)
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
@@ -47,9 +47,9 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
             }
             PeerMetrics.UploadedChunks.Inc();
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            context.Response.StatusCode = StatusCodes.Status404NotFound; // evicted between the check and the open
+            context.Response.StatusCode = StatusCodes.Status404NotFound; // not cached, or evicted just now
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
