@@ -35,7 +35,7 @@ for _ in $(seq 1 100); do [ -S "$work/peer/peer.sock" ] && break; sleep 0.1; don
 $p2pdist mount "127.0.0.1:$port/fio:rafs" "$work/rafs" --data-dir "$work/peer" --plain-http >/dev/null
 cat "$work/rafs"/file* > /dev/null   # fill the chunk cache; later opens use passthrough
 # The same image on a second peer with passthrough off: every read goes through the daemon.
-P2PDIST_PASSTHROUGH=false $p2pdist peer --data-dir "$work/peer2" >"$work/peer2.log" 2>&1 & peer2_pid=$!
+P2PDIST_PASSTHROUGH=false $p2pdist peer --data-dir "$work/peer2" --metrics-listen off >"$work/peer2.log" 2>&1 & peer2_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/peer2/peer.sock" ] && break; sleep 0.1; done
 $p2pdist mount "127.0.0.1:$port/fio:rafs" "$work/rafs-fuse" --data-dir "$work/peer2" --plain-http >/dev/null
 cat "$work/rafs-fuse"/file* > /dev/null

@@ -93,7 +93,7 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
     local swarm_flags=(--listen "127.0.2.$i:7710")
     [ "$mode" = swarm ] && swarm_flags+=(--supernode "127.0.0.1:$sn_port")
     # shellcheck disable=SC2086
-    $p2pdist peer --data-dir "$work/run/peer$i" --prefetch-all --passthrough false "${swarm_flags[@]}" ${PEER_FLAGS:-} >"$work/run/peer$i.log" 2>&1 & pids+=($!)
+    $p2pdist peer --data-dir "$work/run/peer$i" --prefetch-all --passthrough false --metrics-listen off "${swarm_flags[@]}" ${PEER_FLAGS:-} >"$work/run/peer$i.log" 2>&1 & pids+=($!)
     mkdir -p "$work/run/mnt$i"
   done
   for i in $(seq 1 "$n"); do

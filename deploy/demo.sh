@@ -54,7 +54,7 @@ echo $! > "$demo/supernode.pid"
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/${supernode##*:}") 2>/dev/null && break; sleep 0.1; done
 for i in 1 2 3; do
   rm -rf "$demo/peer$i" && mkdir -p "$demo/mnt$i"
-  nohup "$p2pdist" peer --data-dir "$demo/peer$i" --supernode "$supernode" --listen "127.0.2.$i:7710" >"$demo/peer$i.log" 2>&1 &
+  nohup "$p2pdist" peer --data-dir "$demo/peer$i" --supernode "$supernode" --listen "127.0.2.$i:7710" --metrics-listen "127.0.2.$i:9710" >"$demo/peer$i.log" 2>&1 &
   echo $! > "$demo/peer$i.pid"
   for _ in $(seq 1 100); do [ -S "$demo/peer$i/peer.sock" ] && break; sleep 0.1; done
   "$p2pdist" mount "$registry/debian:bookworm-rafs" "$demo/mnt$i" --data-dir "$demo/peer$i" --plain-http
@@ -71,12 +71,12 @@ for i in 1 2 3; do "$p2pdist" mounts --data-dir "$demo/peer$i" | { [ "$i" = 1 ] 
 
 step "the same from the Prometheus metrics (what Grafana shows: deploy/grafana/p2pdist-swarm.json)"
 for i in 1 2 3; do
-  curl -sf "http://127.0.2.$i:7710/metrics" | awk -v p="peer $i" '/^p2pdist_peer_(fetched_bytes_total|uploaded_bytes_total|read_bytes_total)/ {printf "%s  %s %.0f\n", p, $1, $2}'
+  curl -sf "http://127.0.2.$i:9710/metrics" | awk -v p="peer $i" '/^p2pdist_peer_(fetched_bytes_total|uploaded_bytes_total|read_bytes_total)/ {printf "%s  %s %.0f\n", p, $1, $2}'
 done
 curl -sf "http://$supernode_metrics/metrics" | grep -E '^p2pdist_supernode_(peers|blobs|origin_elections_total)'
 
 echo
 echo "done. Registry: http://$registry/v2/  Supernode: $supernode  Peers: $demo/peer1..3 (logs $demo/peer*.log), mounts $demo/mnt1..3"
 echo "stop: kill \$(cat $demo/peer1.pid $demo/peer2.pid $demo/peer3.pid $demo/supernode.pid $demo/registry.pid)"
-echo "metrics (Prometheus text): peers http://127.0.2.1:7710/metrics .. http://127.0.2.3:7710/metrics, supernode http://$supernode_metrics/metrics"
+echo "metrics (Prometheus text): peers http://127.0.2.1:9710/metrics .. http://127.0.2.3:9710/metrics, supernode http://$supernode_metrics/metrics"
 echo "Grafana: scrape them with deploy/prometheus/prometheus.yml and import deploy/grafana/p2pdist-swarm.json"

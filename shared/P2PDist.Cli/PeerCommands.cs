@@ -97,11 +97,12 @@ internal static class PeerCommands
         var uploadRate = new Option<string?>("--upload-rate") { Description = "Upload bandwidth to other peers per second, e.g. 25M (bytes; default unlimited; env P2PDIST_UPLOAD_BYTES_PER_SECOND)" };
         var prefetchConcurrency = new Option<int?>("--prefetch-concurrency") { Description = "Chunks a whole-image prefetch fetches at once (default 8)" };
         var supernodeCa = new Option<string?>("--supernode-ca") { Description = "PEM CA certificate of the supernodes: speak gRPC to them over TLS" };
-        var metrics = new Option<string?>("--metrics") { Description = "Also serve Prometheus metrics on http://ADDRESS:PORT/metrics (always on the --listen address)" };
+        var metrics = new Option<string?>("--metrics-listen", "--metrics") { Description = $"ADDRESS:PORT for Prometheus metrics (/metrics) and health (/healthz, /readyz), read-only; off for none (default {PeerOptions.DefaultMetricsListen}; env P2PDIST_METRICS_LISTEN)" };
+        var apiGroup = new Option<string?>("--api-group") { Description = "A group whose members may use the local API socket besides root (socket 0660; env P2PDIST_API_GROUP)" };
         var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
         {
             readTimeout, prefetchAll, cacheQuota, supernode, listen, fuseWorkers, mergeSize, passthrough,
-            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics,
+            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup,
         };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -118,6 +119,7 @@ internal static class PeerCommands
                     PrefetchConcurrency = parse.GetValue(prefetchConcurrency),
                     SupernodeCaFile = parse.GetValue(supernodeCa),
                     MetricsListen = parse.GetValue(metrics),
+                    ApiGroup = parse.GetValue(apiGroup),
                 });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -140,9 +142,13 @@ internal static class PeerCommands
         var flags = new DaemonFlags();
         var registry = new RegistryFlags();
         var image = new Argument<string>("REF") { Description = "Rafs image: host[:port]/repo[:tag|@sha256:...]" };
-        var directory = new Argument<string>("DIR") { Description = "Existing, empty directory to mount the image at (read-only)" };
+        var directory = new Argument<string>("DIR") { Description = "Existing, empty directory to mount the image at (read-only, nosuid, nodev); with --container-root, a name" };
         var platform = new Option<string>("--platform") { Description = "Platform to pick from an image index", DefaultValueFactory = _ => "linux/amd64" };
-        var command = new Command("mount", "Mount a Rafs image lazily through the peer daemon") { image, directory, platform };
+        var containerRoot = new Option<bool>("--container-root")
+        {
+            Description = "Mount as a container's root file system: setuid bits and devices keep their meaning, so the mount goes under the daemon's 0700 DATA_DIR/roots/DIR (DIR is a name); the mount point is printed",
+        };
+        var command = new Command("mount", "Mount a Rafs image lazily through the peer daemon") { image, directory, platform, containerRoot };
         flags.AddTo(command);
         registry.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -153,7 +159,8 @@ internal static class PeerCommands
             var info = await client.MountAsync(new MountRequest
             {
                 Reference = parse.GetValue(image)!,
-                MountPoint = Path.GetFullPath(parse.GetValue(directory)!),
+                MountPoint = parse.GetValue(containerRoot) ? parse.GetValue(directory)! : Path.GetFullPath(parse.GetValue(directory)!),
+                ContainerRoot = parse.GetValue(containerRoot),
                 PlainHttp = registryOptions.PlainHttp,
                 Username = registryOptions.Username,
                 Password = registryOptions.Password,

@@ -23,8 +23,10 @@ public sealed class MountManager : IAsyncDisposable
     private readonly ILogger _log;
     private readonly ChunkCache _cache;
     private readonly FileMaterializer _materializer;
-    private readonly SemaphoreSlim _lock = new(1, 1);
+    /// <summary>Guards <see cref="_mounts"/> and <see cref="_reserved"/>; held only for in-memory work and the state file, never across I/O to a registry.</summary>
+    private readonly Lock _gate = new();
     private readonly Dictionary<string, ActiveMount> _mounts = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _reserved = new(StringComparer.Ordinal);
 
     /// <summary>The mounts' swarm links, replaced whole on every mount change so the eviction callback reads it without a lock.</summary>
     private volatile MountPeerLink[] _links = [];
@@ -42,7 +44,7 @@ public sealed class MountManager : IAsyncDisposable
         _options = options;
         _loggers = loggers;
         _log = loggers.CreateLogger("p2pdist.peer.mounts");
-        Directory.CreateDirectory(options.DataDir);
+        DataDirectory.Secure(options.DataDir);
         _cache = new ChunkCache(options.CacheDir, options.CacheQuotaBytes);
         _cache.Evicted += digest =>
         {
@@ -55,32 +57,61 @@ public sealed class MountManager : IAsyncDisposable
 
     public ChunkCache Cache => _cache;
 
+    /// <summary>Whether <paramref name="mountPoint"/> is a mount of this daemon (or one being made now).</summary>
+    public bool IsOurs(string mountPoint)
+    {
+        lock (_gate)
+            return _mounts.ContainsKey(mountPoint) || _reserved.Contains(mountPoint);
+    }
+
+    /// <summary>
+    /// Mounts a request already checked by <see cref="MountRequestValidator"/> (or restored from the state file).
+    /// The mount point is reserved under a short lock and the registry I/O runs outside it, bounded, so a slow
+    /// or hostile registry delays only its own mount, never another mount, unmount or listing.
+    /// </summary>
     public async Task<MountInfo> MountAsync(MountRequest request, CancellationToken cancellationToken)
     {
-        string mountPoint = Path.GetFullPath(request.MountPoint);
-        request = request with { MountPoint = mountPoint };
-        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        string mountPoint = request.MountPoint;
+        lock (_gate)
+        {
+            if (_mounts.ContainsKey(mountPoint) || !_reserved.Add(mountPoint))
+                throw new P2PDistException($"{mountPoint} is already a p2pdist mount");
+        }
         try
         {
-            if (_mounts.ContainsKey(mountPoint))
-                throw new P2PDistException($"{mountPoint} is already a p2pdist mount");
-            if (!Directory.Exists(mountPoint))
-                throw new P2PDistException($"mount point {mountPoint} does not exist or is not a directory");
-            if (MountTable.IsMountPoint(mountPoint))
-                throw new P2PDistException($"mount point {mountPoint} is busy: something is already mounted there");
-            var mount = await OpenAsync(request, cancellationToken).ConfigureAwait(false);
+            if (request.ContainerRoot)
+                Directory.CreateDirectory(mountPoint);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(MountDeadline);
+            ActiveMount mount;
+            try
+            {
+                mount = await OpenAsync(request, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new P2PDistException($"mount of {request.Reference} at {mountPoint}: no manifest and bootstrap within {MountDeadline.TotalSeconds:0} s");
+            }
             mount = mount with { Request = request with { ManifestDigest = mount.Image.Image.Raw.Digest } };
-            _mounts[mountPoint] = mount;
-            MountsChanged();
-            SaveState();
-            _log.LogInformation("mounted {Reference} ({Digest}) at {MountPoint}", request.Reference, mount.Image.Image.Raw.Digest, mountPoint);
+            lock (_gate)
+            {
+                _mounts[mountPoint] = mount;
+                MountsChanged();
+                SaveState();
+            }
+            _log.LogInformation("mounted {Reference} ({Digest}) at {MountPoint}{Kind}", LogText.Clip(request.Reference), mount.Image.Image.Raw.Digest, mountPoint,
+                request.ContainerRoot ? " (container root: setuid and devices honoured)" : " (nosuid,nodev)");
             return Describe(mount);
         }
         finally
         {
-            _lock.Release();
+            lock (_gate)
+                _reserved.Remove(mountPoint);
         }
     }
+
+    /// <summary>How long a mount may take to fetch and verify its manifest and bootstrap.</summary>
+    private static readonly TimeSpan MountDeadline = TimeSpan.FromMinutes(2);
 
     private async Task<ActiveMount> OpenAsync(MountRequest request, CancellationToken cancellationToken)
     {
@@ -99,7 +130,7 @@ public sealed class MountManager : IAsyncDisposable
         try
         {
             // The manifest and bootstrap are kept per manifest digest, so a restart remounts without the registry.
-            string? keep = request.ManifestDigest is { } pinned ? Path.Combine(_options.ImagesDir, pinned.Replace(':', '-')) : null;
+            string? keep = request.ManifestDigest is { } pinned ? KeptImageDirectory(pinned) : null;
             image = await RafsImage.OpenAsync(store, request.Platform, _options.ImagesDir, request.ManifestDigest, keep, cancellationToken).ConfigureAwait(false);
             if (keep is null)
                 KeepLocalCopy(image);
@@ -118,7 +149,7 @@ public sealed class MountManager : IAsyncDisposable
             }
             var fs = new RafsFileSystem(image.Bootstrap, provider, _options.Passthrough ? _materializer : null,
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
-            var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough,
+            var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough, request.ContainerRoot,
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fuse"));
             RaiseReadahead(request.MountPoint);
             // The image's stored size is its blobs' sizes: read from the blob table, not summed over every chunk.
@@ -134,31 +165,53 @@ public sealed class MountManager : IAsyncDisposable
         }
     }
 
-    public async Task<bool> UnmountAsync(string mountPoint, bool forget, CancellationToken cancellationToken)
+    public Task<bool> UnmountAsync(string mountPoint, bool forget, CancellationToken cancellationToken)
     {
+        _ = cancellationToken; // the unmount itself is bounded by Close
         mountPoint = Path.GetFullPath(mountPoint);
-        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        ActiveMount? mount;
+        lock (_gate)
         {
-            if (!_mounts.Remove(mountPoint, out var mount))
-                return false;
+            if (!_mounts.Remove(mountPoint, out mount))
+                return Task.FromResult(false);
             MountsChanged();
-            Close(mount);
             if (forget)
                 SaveState();
-            _log.LogInformation("unmounted {MountPoint}", mountPoint);
-            return true;
         }
-        finally
+        Close(mount);
+        if (mount.Request.ContainerRoot)
+            TryRemoveEmptyDirectory(mountPoint);
+        _log.LogInformation("unmounted {MountPoint}", mountPoint);
+        return Task.FromResult(true);
+    }
+
+    private void TryRemoveEmptyDirectory(string directory)
+    {
+        try
         {
-            _lock.Release();
+            Directory.Delete(directory);
         }
+        catch (IOException e)
+        {
+            _log.LogWarning("could not remove the container root directory {Directory}: {Reason}", directory, e.Message);
+        }
+    }
+
+    /// <summary>Where a pinned image's manifest and bootstrap are kept: only ever a valid digest, directly under the images directory.</summary>
+    private string KeptImageDirectory(string manifestDigest)
+    {
+        if (!OciDigest.IsValid(manifestDigest))
+            throw new P2PDistException($"manifest digest '{LogText.Clip(manifestDigest, 80)}' is not sha256:<64 hex>");
+        string directory = Path.Combine(_options.ImagesDir, manifestDigest.Replace(':', '-'));
+        if (Path.GetDirectoryName(directory) != _options.ImagesDir)
+            throw new P2PDistException($"manifest digest '{LogText.Clip(manifestDigest, 80)}' does not name a directory under {_options.ImagesDir}");
+        return directory;
     }
 
     /// <summary>Copies a freshly fetched image's manifest and bootstrap to where a remount looks for them.</summary>
     private void KeepLocalCopy(RafsImage image)
     {
-        string directory = Path.Combine(_options.ImagesDir, image.Image.Raw.Digest.Replace(':', '-'));
+        string directory = KeptImageDirectory(image.Image.Raw.Digest);
         try
         {
             Directory.CreateDirectory(directory);
@@ -208,15 +261,10 @@ public sealed class MountManager : IAsyncDisposable
 
     public IReadOnlyList<MountInfo> List()
     {
-        _lock.Wait();
-        try
-        {
-            return _mounts.Values.Select(Describe).ToList();
-        }
-        finally
-        {
-            _lock.Release();
-        }
+        ActiveMount[] mounts;
+        lock (_gate)
+            mounts = _mounts.Values.ToArray();
+        return mounts.Select(Describe).ToList();
     }
 
     private MountInfo Describe(ActiveMount m) => new(
@@ -224,48 +272,65 @@ public sealed class MountManager : IAsyncDisposable
         m.Source.BytesFetched, m.Provider.Hits, m.Provider.Misses, m.FileSystem.ReadErrors, m.Provider.DigestFailures, m.FileSystem.PassthroughOpens, m.Peers?.BytesFromPeers ?? 0,
         m.Provider.CountCached(), m.Image.Bootstrap.ChunkCount);
 
-    public int Count => _mounts.Count;
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+                return _mounts.Count;
+        }
+    }
 
-    /// <summary>Mounts again what the state file lists, first clearing stale mounts a killed daemon left.</summary>
+    /// <summary>
+    /// Mounts again what the state file lists, first clearing stale p2pdist mounts a killed daemon left
+    /// (ENOTCONN). Only a FUSE mount of ours is ever cleared (review M7); one bad entry, or a damaged state file,
+    /// is logged and skipped, never a reason not to start.
+    /// </summary>
     public async Task RestoreAsync(CancellationToken cancellationToken)
     {
-        if (!File.Exists(_options.StatePath))
-            return;
-        var requests = JsonSerializer.Deserialize<List<MountRequest>>(await File.ReadAllBytesAsync(_options.StatePath, cancellationToken).ConfigureAwait(false)) ?? [];
-        foreach (var request in requests)
+        foreach (var request in MountState.Load(_options.StatePath, _log))
         {
-            if (MountTable.IsMountPoint(request.MountPoint))
-            {
-                _log.LogWarning("clearing a stale mount at {MountPoint} left by an earlier daemon", request.MountPoint);
-                FuseNative.Umount2(request.MountPoint, FuseNative.MntDetach);
-            }
             try
             {
+                if (MountTable.FileSystemAt(request.MountPoint) is { } mounted)
+                {
+                    if (!MountTable.IsP2PDistFileSystem(mounted))
+                    {
+                        _log.LogError("not remounting {Reference} at {MountPoint}: a {FileSystem} file system (source {Source}) is mounted there now, and it is not ours",
+                            LogText.Clip(request.Reference), request.MountPoint, mounted.Type, mounted.Source);
+                        continue;
+                    }
+                    _log.LogWarning("clearing a stale p2pdist mount at {MountPoint} left by an earlier daemon", request.MountPoint);
+                    FuseNative.Umount2(request.MountPoint, FuseNative.MntDetach);
+                }
                 await MountAsync(request, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is P2PDistException or OciException or IOException)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                _log.LogError("could not remount {Reference} at {MountPoint}: {Reason}", request.Reference, request.MountPoint, e.Message);
+                throw;
+            }
+            catch (Exception e)
+            {
+                _log.LogError("could not remount {Reference} at {MountPoint}: {Reason}", LogText.Clip(request.Reference), request.MountPoint, e.Message);
             }
         }
     }
 
-    private void SaveState()
-    {
-        string temporary = _options.StatePath + ".partial";
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(_mounts.Values.Select(m => m.Request).ToList()));
-        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite); // may hold registry credentials
-        File.Move(temporary, _options.StatePath, overwrite: true);
-    }
+    /// <summary>Called under <see cref="_gate"/>.</summary>
+    private void SaveState() => MountState.Save(_options.StatePath, _mounts.Values.Select(m => m.Request).ToList());
 
     /// <summary>Unmounts everything but keeps the state file, so the next start mounts the same images again.</summary>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        await _lock.WaitAsync().ConfigureAwait(false);
-        foreach (var mount in _mounts.Values)
+        ActiveMount[] mounts;
+        lock (_gate)
+        {
+            mounts = _mounts.Values.ToArray();
+            _mounts.Clear();
+            MountsChanged();
+        }
+        foreach (var mount in mounts)
             Close(mount);
-        _mounts.Clear();
-        MountsChanged();
-        _lock.Release();
+        return ValueTask.CompletedTask;
     }
 }

@@ -11,6 +11,13 @@ public sealed record MountRequest
     public string? CaCertificateFile { get; init; }
     public string Platform { get; init; } = "linux/amd64";
 
+    /// <summary>
+    /// A container's root file system: setuid bits and device nodes keep their meaning (as on an overlayfs
+    /// root), so <see cref="MountPoint"/> is then only a name, mounted under the daemon's 0700 roots directory.
+    /// Any other mount is nosuid,nodev.
+    /// </summary>
+    public bool ContainerRoot { get; init; }
+
     /// <summary>Set by the daemon at the first mount: a remount uses exactly this manifest, wherever the tag has moved.</summary>
     public string? ManifestDigest { get; init; }
 }

@@ -15,6 +15,25 @@ internal static class MountTable
         return false;
     }
 
+    /// <summary>The type and source of the file system mounted at a path (the top one), e.g. ("fuse.p2pdist", "p2pdist"), or null.</summary>
+    public static (string Type, string Source)? FileSystemAt(string path)
+    {
+        string full = Path.GetFullPath(path).TrimEnd('/');
+        (string, string)? type = null;
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            // id parent major:minor root mountpoint options [optional fields...] - fstype source superoptions
+            var fields = line.Split(' ');
+            int separator = Array.IndexOf(fields, "-");
+            if (fields.Length > 4 && separator > 4 && separator + 2 < fields.Length && Unescape(fields[4]) == full)
+                type = (fields[separator + 1], Unescape(fields[separator + 2]));
+        }
+        return type;
+    }
+
+    /// <summary>A FUSE mount made by a p2pdist peer (type fuse.p2pdist, source p2pdist), as <see cref="FileSystemAt"/> describes it.</summary>
+    public static bool IsP2PDistFileSystem((string Type, string Source) mounted) => mounted is ("fuse.p2pdist", "p2pdist");
+
     /// <summary>The "major:minor" device of the file system mounted at a path, or null.</summary>
     public static string? DeviceOf(string path)
     {

@@ -3,42 +3,32 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using P2PDist.Oci;
 using P2PDist.Peer.P2P;
 using P2PDist.Rafs;
 
 namespace P2PDist.Peer.Daemon;
 
 /// <summary>
-/// `p2pdist peer`: the node daemon. Serves its local API (JSON over HTTP on a Unix socket under the data
-/// directory) for `mount`, `umount` and `mounts`; remounts what it had at start; unmounts everything on
+/// `p2pdist peer`: the node daemon. Three interfaces, each its own web application so a route exists only
+/// where it belongs: the management API on a Unix socket under the data directory (root, or the API group);
+/// the chunk server on --listen (chunk reads for neighbours and nothing else); metrics and health on
+/// --metrics-listen (loopback by default, read-only). Remounts what it had at start; unmounts everything on
 /// SIGTERM or SIGINT.
 /// </summary>
 public static class PeerDaemon
 {
     public static async Task<int> RunAsync(PeerOptions options, CancellationToken stop)
     {
-        Directory.CreateDirectory(options.DataDir);
+        DataDirectory.Secure(options.DataDir);
+        uint? apiGroup = options.ApiGroup is { } group ? PeerCredentials.GroupId(group) : null;
         if (File.Exists(options.SocketPath))
         {
             if (await PeerApiClient.IsAliveAsync(options.SocketPath))
                 throw new P2PDistException($"a peer is already running with data dir {options.DataDir} (socket {options.SocketPath})");
             File.Delete(options.SocketPath);
         }
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.ListenUnixSocket(options.SocketPath);
-            if (options.Listen is not null)
-                k.Listen(System.Net.IPEndPoint.Parse(options.Listen)); // the chunk server for other peers
-            if (options.MetricsListen is not null)
-                k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen));
-        });
-        await using var app = builder.Build();
-        var loggers = app.Services.GetRequiredService<ILoggerFactory>();
+        await using var local = DaemonWebHost.Build(k => k.ListenUnixSocket(options.SocketPath));
+        var loggers = local.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("p2pdist.peer");
         var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond);
         using var network = options.Supernode is null ? null
@@ -48,7 +38,6 @@ public static class PeerDaemon
                 SupernodeCaFile = options.SupernodeCaFile,
             }, uploads, loggers.CreateLogger("p2pdist.peer.swarm"));
         await using var mounts = new MountManager(options, loggers, network);
-        var chunkServer = new ChunkServer(mounts.Cache, uploads);
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {
             PeerMetrics.CacheHits.IncTo(mounts.Cache.Hits);
@@ -58,41 +47,36 @@ public static class PeerDaemon
             PeerMetrics.UploadsActive.Set(uploads.Active);
             PeerMetrics.Mounts.Set(mounts.Count);
         });
+        LocalApi.Map(local, mounts, options, apiGroup, log);
 
-        app.MapGet("/v1/health", () => Results.Ok(new { status = "ok" }));
-        app.MapGet("/v1/chunks/{name}", (HttpContext context, string name) => chunkServer.ServeAsync(context, name));
-        app.MapGet("/metrics", async context =>
+        await using var chunks = options.Listen is null ? null
+            : DaemonWebHost.Build(k => k.Listen(System.Net.IPEndPoint.Parse(options.Listen)));
+        if (chunks is not null)
         {
-            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
-        });
-        app.MapGet("/v1/mounts", () => Results.Ok(mounts.List()));
-        app.MapPost("/v1/mounts", async (MountRequest request, CancellationToken cancellationToken) =>
-        {
-            try
-            {
-                return Results.Ok(await mounts.MountAsync(request, cancellationToken));
-            }
-            catch (Exception e) when (e is P2PDistException or OciException or IOException or UnauthorizedAccessException)
-            {
-                log.LogWarning("mount of {Reference} at {MountPoint} refused: {Reason}", request.Reference, request.MountPoint, e.Message);
-                return Results.BadRequest(new ApiError(e.Message));
-            }
-        });
-        app.MapDelete("/v1/mounts", async (string path, CancellationToken cancellationToken) =>
-            await mounts.UnmountAsync(path, forget: true, cancellationToken)
-                ? Results.Ok()
-                : Results.NotFound(new ApiError($"{Path.GetFullPath(path)} is not a p2pdist mount of this peer")));
+            var chunkServer = new ChunkServer(mounts.Cache, uploads);
+            chunks.MapGet("/v1/chunks/{name}", (HttpContext context, string name) => chunkServer.ServeAsync(context, name));
+        }
+        bool ready = false;
+        await using var metrics = options.MetricsListen is null ? null
+            : DaemonWebHost.Build(k => k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen)));
+        if (metrics is not null)
+            MetricsEndpoint.Map(metrics, () => Volatile.Read(ref ready));
 
-        await app.StartAsync(stop);
-        File.SetUnixFileMode(options.SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        log.LogInformation("peer running: data dir {DataDir}, API on {Socket}", options.DataDir, options.SocketPath);
+        await local.StartAsync(stop);
+        SecureSocket(options.SocketPath, apiGroup);
+        if (chunks is not null)
+            await chunks.StartAsync(stop);
+        if (metrics is not null)
+            await metrics.StartAsync(stop);
+        log.LogInformation("peer running: data dir {DataDir}, API on {Socket}, chunks on {Listen}, metrics on {Metrics}", options.DataDir, options.SocketPath,
+            options.Listen ?? "(off)", options.MetricsListen is null ? "(off)" : $"http://{options.MetricsListen}/metrics");
         if (network is not null)
         {
             await network.RegisterAsync(stop);
             network.Start();
         }
         await mounts.RestoreAsync(stop);
+        Volatile.Write(ref ready, true);
         try
         {
             await Task.Delay(Timeout.Infinite, stop);
@@ -101,7 +85,26 @@ public static class PeerDaemon
         {
             log.LogInformation("stopping: unmounting everything");
         }
-        await app.StopAsync(CancellationToken.None);
+        if (metrics is not null)
+            await metrics.StopAsync(CancellationToken.None);
+        if (chunks is not null)
+            await chunks.StopAsync(CancellationToken.None);
+        await local.StopAsync(CancellationToken.None);
         return 0;
+    }
+
+    /// <summary>The socket is root's (0600), or shared with the API group (0660).</summary>
+    private static void SecureSocket(string socketPath, uint? apiGroup)
+    {
+        if (apiGroup is { } group)
+        {
+            if (PeerCredentials.Chown(socketPath, -1, (int)group) != 0)
+                throw new P2PDistException($"cannot give the API socket {socketPath} to group {group}");
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        }
+        else
+        {
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
     }
 }

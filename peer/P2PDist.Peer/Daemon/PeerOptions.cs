@@ -51,8 +51,16 @@ public sealed record PeerOptions
     /// <summary>PEM file of the CA that signed the supernodes' certificates: talk to them over TLS (https).</summary>
     public string? SupernodeCaFile { get; init; }
 
-    /// <summary>Also serve Prometheus metrics at http://ADDRESS:PORT/metrics (they are always on the chunk server and the local socket).</summary>
-    public string? MetricsListen { get; init; }
+    /// <summary>
+    /// Where Prometheus metrics (/metrics) and health (/healthz, /readyz) are served, read-only: loopback by
+    /// default, "off" for none. The local socket serves /metrics too. The chunk port never does.
+    /// </summary>
+    public string? MetricsListen { get; init; } = DefaultMetricsListen;
+
+    public const string DefaultMetricsListen = "127.0.0.1:9710";
+
+    /// <summary>A group (name in /etc/group) whose members may use the local API besides root; the socket is then 0660 with that group.</summary>
+    public string? ApiGroup { get; init; }
 
     public string FilesDir => Path.Combine(DataDir, "cache", "files");
 
@@ -60,6 +68,9 @@ public sealed record PeerOptions
     public string CacheDir => Path.Combine(DataDir, "cache");
     public string ImagesDir => Path.Combine(DataDir, "images");
     public string StatePath => Path.Combine(DataDir, "mounts.json");
+
+    /// <summary>Container root mounts (setuid and devices honoured) live here, under the 0700 data directory.</summary>
+    public string RootsDir => Path.Combine(DataDir, "roots");
 
     public static PeerOptions Load(string? configFile, IDictionary<string, string?> environment, string? dataDirFlag, double? readTimeoutFlag,
         bool? prefetchAllFlag = null, long? cacheQuotaFlag = null, string? supernodeFlag = null, string? listenFlag = null, PeerTuningFlags? tuning = null)
@@ -111,8 +122,16 @@ public sealed record PeerOptions
             options = options with { PrefetchConcurrency = prefetchConcurrency };
         if (tuning?.SupernodeCaFile is { } ca)
             options = options with { SupernodeCaFile = Path.GetFullPath(ca) };
+        if (environment.TryGetValue("P2PDIST_METRICS_LISTEN", out var metricsListen) && !string.IsNullOrEmpty(metricsListen))
+            options = options with { MetricsListen = metricsListen };
         if (tuning?.MetricsListen is { } metrics)
             options = options with { MetricsListen = metrics };
+        if (options.MetricsListen is "off" or "")
+            options = options with { MetricsListen = null };
+        if (environment.TryGetValue("P2PDIST_API_GROUP", out var apiGroup) && !string.IsNullOrEmpty(apiGroup))
+            options = options with { ApiGroup = apiGroup };
+        if (tuning?.ApiGroup is { } apiGroupFlag)
+            options = options with { ApiGroup = apiGroupFlag };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
         options.Validate();
         return options;
@@ -139,7 +158,11 @@ public sealed record PeerOptions
         if (SupernodeCaFile is not null && !File.Exists(SupernodeCaFile))
             throw new P2PDistException($"supernode CA file {SupernodeCaFile} does not exist");
         if (MetricsListen is not null && !System.Net.IPEndPoint.TryParse(MetricsListen, out _))
-            throw new P2PDistException($"--metrics '{MetricsListen}' is not ADDRESS:PORT");
+            throw new P2PDistException($"--metrics-listen '{MetricsListen}' is not ADDRESS:PORT (or off)");
+        if (MetricsListen is not null && Listen is not null && MetricsListen == Listen)
+            throw new P2PDistException($"--metrics-listen and --listen are both {Listen}: the chunk port serves chunks only");
+        if (ApiGroup is not null && !System.Text.RegularExpressions.Regex.IsMatch(ApiGroup, "^[a-z_][a-z0-9_-]{0,31}$"))
+            throw new P2PDistException($"api group '{ApiGroup}' is not a group name");
         if (FuseWorkers is < 1 or > 64)
             throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
     }
@@ -154,4 +177,5 @@ public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Pa
     public int? PrefetchConcurrency { get; init; }
     public string? SupernodeCaFile { get; init; }
     public string? MetricsListen { get; init; }
+    public string? ApiGroup { get; init; }
 }

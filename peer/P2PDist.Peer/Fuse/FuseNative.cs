@@ -8,6 +8,7 @@ internal static unsafe class FuseNative
     public const int ORdwr = 2;
     public const int OCloexec = 0x80000;
     public const ulong MsRdonly = 1;
+    public const ulong MsNosuid = 2;
     public const ulong MsNodev = 4;
     public const int MntDetach = 2;
     public const uint FuseDevIocClone = 0x8004E500;

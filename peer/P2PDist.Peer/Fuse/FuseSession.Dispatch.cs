@@ -77,8 +77,12 @@ internal sealed partial class FuseSession
                 return _fs.ReadLink(node, reply);
             case FuseOpcode.Open:
             {
-                bool known = _backingIds.TryGetValue(node, out uint backingId);
-                int errno = _fs.Open(node, U32(body, 0), PassthroughEnabled && !known, out var backing);
+                // The kernel keeps one I/O mode per inode: while any open of a file reads through the page
+                // cache (opened before the file was fully cached), an open with PASSTHROUGH fails with EIO, and
+                // the other way round. So a file open in cached mode gets no passthrough until those opens close.
+                bool cachedOpen = _cachedOpens.TryGetValue(node, out int cachedCount) && cachedCount > 0;
+                bool known = _backingIds.TryGetValue(node, out uint backingId) && !cachedOpen;
+                int errno = _fs.Open(node, U32(body, 0), PassthroughEnabled && !known && !cachedOpen, out var backing);
                 if (errno != 0)
                     return errno;
                 using (backing)
@@ -86,15 +90,18 @@ internal sealed partial class FuseSession
                     if (backing is not null && TryRegisterBacking(backing, out uint registered))
                         backingId = _backingIds.GetOrAdd(node, registered);
                 }
-                if (backingId != 0)
+                if (backingId != 0 && !cachedOpen)
                 {
                     // KEEP_CACHE together with PASSTHROUGH makes open() fail: the backing file's page cache serves instead.
-                    reply.U64(0);
+                    reply.U64(PassthroughHandle);
                     reply.U32(FuseProtocol.FopenPassthrough);
                     reply.U32(backingId);
                     return 0;
                 }
-                WriteOpen(reply, FuseProtocol.FopenKeepCache);
+                _cachedOpens.AddOrUpdate(node, 1, (_, count) => count + 1);
+                reply.U64(CachedHandle);
+                reply.U32(FuseProtocol.FopenKeepCache);
+                reply.U32(0);
                 return 0;
             }
             case FuseOpcode.Opendir:
@@ -105,6 +112,9 @@ internal sealed partial class FuseSession
             case FuseOpcode.Readdir or FuseOpcode.Readdirplus:
                 return ReadDirectory(node, body, reply, plus: opcode == FuseOpcode.Readdirplus);
             case FuseOpcode.Release:
+                // fuse_release_in starts with the fh this daemon chose at OPEN.
+                if (body.Length >= 8 && BinaryPrimitives.ReadUInt64LittleEndian(body) == CachedHandle)
+                    _cachedOpens.AddOrUpdate(node, 0, (_, count) => Math.Max(0, count - 1));
                 _fs.Release(node);
                 return 0;
             case FuseOpcode.Releasedir or FuseOpcode.Flush or FuseOpcode.Access:

@@ -69,6 +69,12 @@ internal sealed unsafe partial class FuseSession : IDisposable
     /// after our reply, so an id closed right after replying would fail that open.
     /// </summary>
     private readonly ConcurrentDictionary<ulong, uint> _backingIds = new();
+
+    /// <summary>Opens of each node answered in cached (non-passthrough) mode and not yet released.</summary>
+    private readonly ConcurrentDictionary<ulong, int> _cachedOpens = new();
+
+    /// <summary>The fh of an OPEN reply says the mode the file was opened in, so RELEASE knows which count to drop.</summary>
+    private const ulong CachedHandle = 1, PassthroughHandle = 2;
     private int _running;
 
     private FuseSession(string mountPoint, IFuseFileSystem fs, bool allowPassthrough, TimeSpan readTimeout, ILogger log)
@@ -99,7 +105,12 @@ internal sealed unsafe partial class FuseSession : IDisposable
     /// <summary>Completes when the kernel ends the session (unmount).</summary>
     public Task Stopped => _stopped.Task;
 
-    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, bool allowPassthrough, TimeSpan readTimeout, ILogger log)
+    /// <param name="containerRoot">
+    /// Honour setuid bits and device nodes, as a container's overlayfs root does; only for mounts under the
+    /// daemon's 0700 roots directory. Every other mount is nosuid,nodev: with allow_other, an image's setuid-root
+    /// binary or device node would otherwise be usable by every user of the node (as fusermount forbids).
+    /// </param>
+    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, bool allowPassthrough, bool containerRoot, TimeSpan readTimeout, ILogger log)
     {
         if (!Directory.Exists(mountPoint))
             throw new IOException($"mount point {mountPoint} does not exist");
@@ -108,10 +119,9 @@ internal sealed unsafe partial class FuseSession : IDisposable
         if (fd < 0)
             throw new IOException($"cannot open /dev/fuse: {FuseNative.ErrorText(FuseNative.LastError)} (the peer must run as root with /dev/fuse present)");
         session._fds.Add(fd);
-        // Neither nosuid nor nodev: a container root file system needs its setuid binaries and device nodes,
-        // exactly as an overlayfs root would have them; the runtime mounts its own /dev over the image's.
         string options = $"fd={fd},rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other";
-        if (FuseNative.Mount("p2pdist", mountPoint, "fuse.p2pdist", FuseNative.MsRdonly, options) != 0)
+        ulong flags = FuseNative.MsRdonly | (containerRoot ? 0 : FuseNative.MsNosuid | FuseNative.MsNodev);
+        if (FuseNative.Mount("p2pdist", mountPoint, "fuse.p2pdist", flags, options) != 0)
         {
             int errno = FuseNative.LastError;
             FuseNative.Close(fd);

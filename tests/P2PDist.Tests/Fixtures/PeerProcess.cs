@@ -8,11 +8,25 @@ public sealed class PeerProcess : IAsyncDisposable
     private Process _process;
     private readonly List<string> _mountPoints = [];
 
-    private PeerProcess(Process process, string dataDir, string logPath)
+    private readonly string[] _args;
+
+    private PeerProcess(Process process, string dataDir, string logPath, string[] args, string? metricsAddress)
     {
         _process = process;
         DataDir = dataDir;
         LogPath = logPath;
+        _args = args;
+        MetricsAddress = metricsAddress;
+    }
+
+    /// <summary>ADDRESS:PORT of the daemon's metrics and health endpoints (each test peer gets its own port), or null if off.</summary>
+    public string? MetricsAddress { get; }
+
+    /// <summary>The daemon's Prometheus text from its --metrics-listen address.</summary>
+    public async Task<string> MetricsAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        return await http.GetStringAsync($"http://{MetricsAddress ?? throw new InvalidOperationException("this peer runs with --metrics-listen off")}/metrics");
     }
 
     public string DataDir { get; }
@@ -23,7 +37,13 @@ public sealed class PeerProcess : IAsyncDisposable
     {
         dataDir ??= Path.Combine(TestPaths.NewDirectory("peer"), "data");
         string logPath = Path.Combine(Path.GetDirectoryName(dataDir)!, $"peer-{Guid.NewGuid():N}.log");
-        var peer = new PeerProcess(Launch(dataDir, logPath, extraArgs), dataDir, logPath);
+        int given = Array.IndexOf(extraArgs, "--metrics-listen");
+        string? metricsAddress = given >= 0 ? extraArgs[given + 1] : $"127.0.0.1:{FreePort.Next()}";
+        if (given < 0)
+            extraArgs = [.. extraArgs, "--metrics-listen", metricsAddress];
+        if (metricsAddress == "off")
+            metricsAddress = null;
+        var peer = new PeerProcess(Launch(dataDir, logPath, extraArgs), dataDir, logPath, extraArgs, metricsAddress);
         await peer.WaitForSocketAsync();
         return peer;
     }
@@ -86,7 +106,7 @@ public sealed class PeerProcess : IAsyncDisposable
 
     public async Task RestartAsync()
     {
-        _process = Launch(DataDir, LogPath, []);
+        _process = Launch(DataDir, LogPath, _args);
         await WaitForSocketAsync();
     }
 

@@ -140,7 +140,7 @@ public sealed class SwarmFaultTests
         Assert.True(seconds > 3.0, $"1 MiB at 256 KiB/s took only {seconds:0.00} s");
         using var third = await http.GetAsync($"http://{listen}/v1/chunks/{chunks[1]}"); // the slot is free again
         Assert.Equal(HttpStatusCode.OK, third.StatusCode);
-        string metrics = await http.GetStringAsync($"http://{listen}/metrics");
+        string metrics = await holder.MetricsAsync();
         Assert.Contains("p2pdist_peer_uploads_refused_total 1", metrics);
         Assert.Matches(@"p2pdist_peer_fetched_bytes_total\{source=""origin""\} \d{6,}", metrics);
 
@@ -176,7 +176,7 @@ public sealed class SwarmFaultTests
         foreach (var peer in swarm.Peers)
             Assert.Equal(1L << 20, (await peer.MountInfoAsync(target)).BytesFromPeers);
         using var http = new HttpClient();
-        Assert.Matches(@"p2pdist_peer_uploads_refused_total [1-9]", await http.GetStringAsync($"http://{listen}/metrics"));
+        Assert.Matches(@"p2pdist_peer_uploads_refused_total [1-9]", await holder.MetricsAsync());
     }
 
     [Fact]

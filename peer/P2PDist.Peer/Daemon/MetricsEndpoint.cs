@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace P2PDist.Peer.Daemon;
+
+/// <summary>
+/// The read-only network face for operators, on its own --metrics-listen address (loopback by default):
+/// Prometheus text at /metrics, liveness at /healthz, readiness at /readyz. Nothing else answers there.
+/// </summary>
+internal static class MetricsEndpoint
+{
+    public static void Map(WebApplication app, Func<bool> ready)
+    {
+        app.MapGet("/metrics", WriteAsync);
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", () => ready() ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+    }
+
+    public static async Task WriteAsync(HttpContext context)
+    {
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+    }
+}
