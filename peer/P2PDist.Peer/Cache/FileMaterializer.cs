@@ -73,7 +73,14 @@ public sealed class FileMaterializer
         }
         finally
         {
-            File.Delete(partial);
+            try
+            {
+                File.Delete(partial);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The directory itself went away: nothing to clean; an OPEN must not fail for it.
+            }
         }
     }
 }

@@ -62,6 +62,14 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
     private const int MaxSymlinkTarget = 4095;
     private const int ENameTooLong = 36;
 
+    /// <summary>
+    /// Encoded symlink targets by inode, so a READLINK (one per path walk through a link) allocates nothing
+    /// after the first; bounded, as the image chooses how many links it has.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, byte[]> _linkTargets = new();
+    private long _linkTargetBytes;
+    private const long MaxCachedLinkTargetBytes = 4 << 20;
+
     public int ReadLink(ulong node, FuseReply reply)
     {
         if (!Exists(node))
@@ -71,9 +79,13 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
             return Errno.EINVAL;
         if (inode.Count > MaxSymlinkTarget)
             return ENameTooLong;
-        // Encoded straight into the reply: no byte array per call (the bootstrap decodes the target to a string).
-        string target = bootstrap.SymlinkTarget((uint)node);
-        reply.Advance(Encoding.UTF8.GetBytes(target, reply.Reserve(Encoding.UTF8.GetMaxByteCount(target.Length))));
+        if (!_linkTargets.TryGetValue((uint)node, out var target))
+        {
+            target = Encoding.UTF8.GetBytes(bootstrap.SymlinkTarget((uint)node));
+            if (Interlocked.Add(ref _linkTargetBytes, target.Length) <= MaxCachedLinkTargetBytes)
+                _linkTargets.TryAdd((uint)node, target);
+        }
+        reply.Bytes(target);
         return 0;
     }
 
