@@ -248,15 +248,29 @@ public sealed class MountManager : IAsyncDisposable
         }
     }
 
-    private static void Close(ActiveMount mount)
+    /// <summary>
+    /// Ends a mount without pulling anything from under work still running on it (review H5): fetches, lease
+    /// renewals and the prefetch are cancelled at once, the mount is detached, and the bootstrap mapping, the
+    /// provider and the FUSE fds go only once every FUSE worker and every fetch has finished.
+    /// </summary>
+    private void Close(ActiveMount mount)
     {
-        mount.Prefetch.Dispose();
-        mount.Session.Unmount();
-        mount.Session.Stopped.Wait(TimeSpan.FromSeconds(5));
+        mount.Provider.Shutdown();
+        mount.Prefetch.Stop();
         mount.Session.Dispose();
+        _ = ReleaseWhenIdleAsync(mount);
+    }
+
+    private async Task ReleaseWhenIdleAsync(ActiveMount mount)
+    {
+        // Workers return when the kernel ends the connection: when the last user of the detached mount is gone.
+        await mount.Session.Stopped.ConfigureAwait(false);
+        await mount.Prefetch.Completion.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+        await mount.Provider.DrainAsync().ConfigureAwait(false);
         mount.Provider.Dispose();
         mount.Image.Dispose();
         mount.Store.Dispose();
+        _log.LogInformation("released {MountPoint}: no FUSE worker or fetch uses it any more", mount.Request.MountPoint);
     }
 
     public IReadOnlyList<MountInfo> List()

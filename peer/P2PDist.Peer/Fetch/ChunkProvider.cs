@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Win32.SafeHandles;
 using P2PDist.Peer.Cache;
 using P2PDist.Rafs;
 
@@ -9,16 +10,48 @@ namespace P2PDist.Peer.Fetch;
 /// and checked against its digest before it is cached or returned. A miss fetches the chunk together with the
 /// chunks that follow it in the same blob and are missing too, in one request of at most
 /// <c>mergeBytes</c>. Concurrent readers of a chunk share one fetch. A chunk that fails verification is
-/// fetched once more on its own, then fails; wrong bytes never leave this class.
+/// fetched once more on its own, then fails; wrong bytes never leave this class. Whatever a fetch throws,
+/// its readers get the error and the next read fetches again (<see cref="InFlightChunks"/>).
 /// </summary>
-public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log,
-    IPeerChunkSource? peers = null) : IDisposable
+/// <remarks>
+/// The provider lives as long as its mount: <see cref="Shutdown"/> ends every fetch and lease renewal and
+/// refuses new ones, <see cref="DrainAsync"/> completes once none runs, and only then may the bootstrap go.
+/// </remarks>
+public sealed class ChunkProvider : IDisposable
 {
     /// <summary>Open handles on cached chunks by chunk index: a cache hit is then one pread, with no allocation.</summary>
-    private readonly ConcurrentDictionary<uint, Microsoft.Win32.SafeHandles.SafeFileHandle> _handles = new();
+    private readonly ConcurrentDictionary<uint, SafeFileHandle> _handles = new();
+    /// <summary>Which chunk index a kept handle belongs to, so the cache's eviction closes it (its disk space is freed).</summary>
+    private readonly ConcurrentDictionary<ChunkDigest, uint> _keptByDigest = new();
     private const int MaxOpenHandles = 1024;
-    private readonly ConcurrentDictionary<ChunkDigest, Task<byte[]>> _inFlight = new();
+    private readonly InFlightChunks _inFlight = new();
+    private readonly ConcurrentDictionary<Task, byte> _fetches = new();
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly object _gate = new();
+    private bool _shutDown;
     private long _digestFailures, _hits, _misses;
+
+    private readonly RafsBootstrap bootstrap;
+    private readonly ChunkCache cache;
+    private readonly IChunkSource source;
+    private readonly int mergeBytes;
+    private readonly Action<string> log;
+    private readonly IPeerChunkSource? peers;
+    private readonly TimeProvider time;
+
+    /// <param name="time">The clock of the deadlines and the lease renewals (a fake one in tests).</param>
+    public ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log,
+        IPeerChunkSource? peers = null, TimeProvider? time = null)
+    {
+        this.bootstrap = bootstrap;
+        this.cache = cache;
+        this.source = source;
+        this.mergeBytes = mergeBytes;
+        this.log = log;
+        this.peers = peers;
+        this.time = time ?? TimeProvider.System;
+        cache.Evicted += CloseKeptHandle;
+    }
 
     public long DigestFailures => Interlocked.Read(ref _digestFailures);
 
@@ -26,12 +59,15 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     public long Hits => Interlocked.Read(ref _hits);
     public long Misses => Interlocked.Read(ref _misses);
 
+    /// <summary>Fetches running now (their single-flight entries).</summary>
+    public int FetchesInFlight => _inFlight.Count;
+
     /// <summary>Copies the chunk's bytes from <paramref name="offsetInChunk"/> into <paramref name="destination"/>.</summary>
     public async ValueTask CopyAsync(uint chunkIndex, int offsetInChunk, Memory<byte> destination, CancellationToken cancellationToken)
     {
-        // Hot path: a chunk read before. Chunk files are immutable, so a kept handle stays right even if the
-        // cache evicts the file (the data lives until the handle closes).
-        if (_handles.TryGetValue(chunkIndex, out var kept) && RandomAccess.Read(kept, destination.Span, offsetInChunk) == destination.Length)
+        // Hot path: a chunk read before. Chunk files are immutable and were verified when opened; an evicted
+        // chunk's handle is closed by the eviction, and a read that races it goes the slow way.
+        if (_handles.TryGetValue(chunkIndex, out var kept) && TryReadKept(kept, destination.Span, offsetInChunk))
         {
             cache.CountHit();
             Interlocked.Increment(ref _hits);
@@ -46,7 +82,9 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                 var handle = _handles.GetOrAdd(chunkIndex, opened);
                 if (!ReferenceEquals(handle, opened))
                     opened.Dispose();
-                if (RandomAccess.Read(handle, destination.Span, offsetInChunk) == destination.Length)
+                else
+                    _keptByDigest[chunk.Digest] = chunkIndex;
+                if (TryReadKept(handle, destination.Span, offsetInChunk))
                 {
                     cache.CountHit();
                     Interlocked.Increment(ref _hits);
@@ -60,20 +98,43 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
             return;
         }
         Interlocked.Increment(ref _misses);
-        byte[] plain = await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
+        byte[] plain = await GetOrFetch(chunkIndex, chunk).WaitAsync(cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
+    private static bool TryReadKept(SafeFileHandle handle, Span<byte> destination, int offset)
+    {
+        try
+        {
+            return RandomAccess.Read(handle, destination, offset) == destination.Length;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // evicted (and closed) between the lookup and the read
+        }
+    }
+
+    private void CloseKeptHandle(ChunkDigest digest)
+    {
+        if (_keptByDigest.TryRemove(digest, out uint chunkIndex) && _handles.TryRemove(chunkIndex, out var handle))
+            handle.Dispose(); // a read in progress holds a reference: the close waits for it
+    }
+
     /// <summary>Keeps a chunk in the cache while a file using it is open (see <see cref="ChunkCache.Pin"/>).</summary>
-    public void Pin(uint chunkIndex) => cache.Pin(bootstrap.GetChunk(chunkIndex).Digest);
+    public void Pin(uint chunkIndex)
+    {
+        var chunk = bootstrap.GetChunk(chunkIndex);
+        cache.Pin(chunk.Digest, chunk.UncompressedSize);
+    }
 
     public void Unpin(uint chunkIndex) => cache.Unpin(bootstrap.GetChunk(chunkIndex).Digest);
 
     /// <summary>Makes sure a chunk is in the cache (prefetch), sharing any fetch already under way.</summary>
     public async Task WarmAsync(uint chunkIndex, CancellationToken cancellationToken)
     {
-        if (!cache.Contains(bootstrap.GetChunk(chunkIndex).Digest))
-            await GetOrFetch(chunkIndex).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var chunk = bootstrap.GetChunk(chunkIndex);
+        if (!cache.Contains(chunk.Digest))
+            await GetOrFetch(chunkIndex, chunk).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -82,8 +143,9 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     /// </summary>
     public async Task WarmAloneAsync(uint chunkIndex, CancellationToken cancellationToken)
     {
-        if (!cache.Contains(bootstrap.GetChunk(chunkIndex).Digest))
-            await GetOrFetch(chunkIndex, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var chunk = bootstrap.GetChunk(chunkIndex);
+        if (!cache.Contains(chunk.Digest))
+            await GetOrFetch(chunkIndex, chunk, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public bool IsCached(uint chunkIndex) => cache.Contains(bootstrap.GetChunk(chunkIndex).Digest);
@@ -95,70 +157,125 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     public int CountCached() => Enumerable.Range(0, bootstrap.ChunkCount).Count(c => IsCached((uint)c));
 
     /// <param name="alone">Fetch just this chunk from the origin, no merged run (see <see cref="WarmAloneAsync"/>).</param>
-    private Task<byte[]> GetOrFetch(uint chunkIndex, bool alone = false)
+    private Task<byte[]> GetOrFetch(uint chunkIndex, RafsChunk chunk, bool alone = false)
     {
-        var chunk = bootstrap.GetChunk(chunkIndex);
-        if (_inFlight.TryGetValue(chunk.Digest, out var running))
-            return running;
-        var done = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_inFlight.TryAdd(chunk.Digest, done.Task))
-            return _inFlight.TryGetValue(chunk.Digest, out var winner) ? winner : GetOrFetch(chunkIndex, alone); // another reader won the race
-        _ = FetchAsync(chunkIndex, chunk, done, alone);
-        return done.Task;
+        var shared = _inFlight.JoinOrBegin(chunk.Digest, out var begun);
+        if (begun is not null)
+            Track(() => FetchAsync(chunkIndex, chunk, begun, alone), chunk.Digest, begun);
+        return shared;
     }
 
-    /// <summary>Fetch order after the cache: peers (one chunk, verified), then the origin (a merged run).</summary>
+    /// <summary>Runs a fetch the drain waits for; after <see cref="Shutdown"/>, fails it at once instead.</summary>
+    private void Track(Func<Task> fetch, ChunkDigest digest, TaskCompletionSource<byte[]> done)
+    {
+        lock (_gate)
+        {
+            if (!_shutDown)
+            {
+                var running = fetch();
+                _fetches.TryAdd(running, 0);
+                running.ContinueWith(t => _fetches.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                return;
+            }
+        }
+        _inFlight.Fail(digest, done, new OperationCanceledException("the mount is closing", _lifetime.Token));
+    }
+
+    /// <summary>
+    /// Fetch order after the cache: peers (one chunk, verified), then the origin (a merged run). Never throws:
+    /// whatever goes wrong, <paramref name="done"/> ends with the error and leaves the single-flight table.
+    /// </summary>
     private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done, bool alone)
     {
-        if (peers is not null)
+        List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run = [(chunkIndex, chunk, done)];
+        try
         {
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var sent = await peers.TryFetchAsync(chunkIndex, chunk, background: alone, deadline.Token).ConfigureAwait(false);
-            if (sent is { Bytes: var fromPeer })
+            await Task.Yield(); // the reader that started the fetch awaits it like any other, outside the gate
+            if (peers is not null && await FromPeersAsync(chunkIndex, chunk, alone).ConfigureAwait(false) is { } fromPeer)
             {
-                var actual = ChunkDigest.Compute(chunk.Digest.Algorithm, fromPeer);
-                if (chunk.Digest.Matches(actual.Bytes))
-                {
-                    PeerMetrics.FetchedBytes.WithLabels("peer").Inc(fromPeer.Length);
-                    PeerMetrics.FetchedChunks.WithLabels("peer").Inc();
-                    PeerMetrics.ChunkFetchSeconds.WithLabels("peer").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-                    peers.Accepted(chunkIndex);
-                    cache.Store(chunk.Digest, fromPeer, log);
-                    peers.Stored(chunkIndex);
-                    _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Task<byte[]>>(chunk.Digest, done.Task));
-                    done.TrySetResult(fromPeer);
-                    return;
-                }
-                Interlocked.Increment(ref _digestFailures);
-                PeerMetrics.DigestFailures.WithLabels("peer").Inc();
-                peers.Rejected(chunkIndex, sent.Sender, new ChunkDigestMismatchException(chunk.Digest, actual, $"peer {sent.Sender}").Message);
+                StoreVerified(chunkIndex, chunk, fromPeer);
+                _inFlight.Succeed(chunk.Digest, done, fromPeer);
+                return;
             }
+            var planned = alone ? [chunkIndex] : PlanRun(chunkIndex);
+            if (peers is not null && planned.Count > 1)
+                planned = planned.Take(await ClaimAsync(planned).ConfigureAwait(false)).ToList();
+            foreach (uint memberIndex in planned.Skip(1))
+            {
+                var member = bootstrap.GetChunk(memberIndex);
+                if (_inFlight.TryBegin(member.Digest) is not { } next)
+                    break; // keep the run contiguous
+                run.Add((memberIndex, member, next));
+            }
+            await FetchRunAsync(run).ConfigureAwait(false);
         }
-        var planned = alone ? [chunkIndex] : PlanRun(chunkIndex);
-        if (peers is not null && planned.Count > 1)
+        catch (Exception e)
         {
-            // The swarm fetches each chunk from the origin once: keep only the part of the run granted to us.
-            using var claim = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try
-            {
-                planned = planned.Take(await peers.ClaimRunAsync(planned, claim.Token).ConfigureAwait(false)).ToList();
-            }
-            catch (Exception e) when (e is OperationCanceledException or Grpc.Core.RpcException)
-            {
-                planned = planned.Take(1).ToList();
-            }
+            // The guard of review H4: anything unexpected fails this fetch, never the chunk for good.
+            log($"fetch of chunk {chunk.Digest} failed: {e.GetType().Name}: {e.Message}");
+            foreach (var (_, member, memberDone) in run)
+                _inFlight.Fail(member.Digest, memberDone, e);
         }
-        var run = new List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> { (chunkIndex, chunk, done) };
-        foreach (uint memberIndex in planned.Skip(1))
+    }
+
+    /// <summary>
+    /// The chunk's verified bytes from a peer, or null: then the origin. Anything the peer phase throws, a
+    /// deadline (<see cref="PeerFetchBudget"/>) that fires, or bytes that fail verification mean "no peer".
+    /// </summary>
+    private async Task<byte[]?> FromPeersAsync(uint chunkIndex, RafsChunk chunk, bool background)
+    {
+        using var budget = new CancellationTokenSource(PeerFetchBudget.For(chunk.UncompressedSize, background), time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, _lifetime.Token);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        PeerChunk? sent;
+        try
         {
-            var member = bootstrap.GetChunk(memberIndex);
-            var next = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_inFlight.TryAdd(member.Digest, next.Task))
-                break; // keep the run contiguous
-            run.Add((memberIndex, member, next));
+            // WaitAsync: a source that ignores its token still cannot hold the fetch past the deadline.
+            sent = await peers!.TryFetchAsync(chunkIndex, chunk, background, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
         }
-        await FetchRunAsync(run).ConfigureAwait(false);
+        catch (Exception e) when (!_lifetime.IsCancellationRequested)
+        {
+            string why = budget.IsCancellationRequested ? $"no peer delivered within {PeerFetchBudget.For(chunk.UncompressedSize, background).TotalSeconds:0} s" : $"{e.GetType().Name}: {e.Message}";
+            log($"peers could not give chunk {chunk.Digest} ({why}); fetching it from the origin");
+            return null;
+        }
+        if (sent is not { Bytes: var fromPeer })
+            return null;
+        if (ChunkVerifier.CheckPlain(chunk, fromPeer, $"peer {sent.Sender}") is { } failure)
+        {
+            Interlocked.Increment(ref _digestFailures);
+            PeerMetrics.DigestFailures.WithLabels("peer").Inc();
+            log($"{failure.Message}; fetching it from the origin");
+            peers!.Rejected(chunkIndex, sent.Sender, failure.Message);
+            return null;
+        }
+        PeerMetrics.FetchedBytes.WithLabels("peer").Inc(fromPeer.Length);
+        PeerMetrics.FetchedChunks.WithLabels("peer").Inc();
+        PeerMetrics.ChunkFetchSeconds.WithLabels("peer").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        peers!.Accepted(chunkIndex);
+        return fromPeer;
+    }
+
+    /// <summary>How many chunks of the run, from the first, this peer may fetch from the origin (the swarm fetches each once). At least the first.</summary>
+    private async Task<int> ClaimAsync(List<uint> planned)
+    {
+        using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(10), time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, _lifetime.Token);
+        try
+        {
+            return Math.Max(1, await peers!.ClaimRunAsync(planned, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false));
+        }
+        catch (Exception e) when (!_lifetime.IsCancellationRequested)
+        {
+            log($"claiming chunks from {bootstrap.GetChunk(planned[0]).Digest} failed ({e.GetType().Name}: {e.Message}); fetching the first alone");
+            return 1;
+        }
+    }
+
+    private void StoreVerified(uint chunkIndex, RafsChunk chunk, byte[] plain)
+    {
+        cache.Store(chunk.Digest, plain, log);
+        peers?.Stored(chunkIndex);
     }
 
     /// <summary>The chunk, then each following chunk that sits right after it in the same blob and is neither cached nor being fetched.</summary>
@@ -172,7 +289,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         {
             var candidate = bootstrap.GetChunk(next);
             if (candidate.BlobIndex != first.BlobIndex || candidate.CompressedOffset != end || total + candidate.CompressedSize > mergeBytes
-                || _inFlight.ContainsKey(candidate.Digest) || cache.Contains(candidate.Digest))
+                || _inFlight.Contains(candidate.Digest) || cache.Contains(candidate.Digest))
                 break;
             run.Add(next);
             total += candidate.CompressedSize;
@@ -183,21 +300,21 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
 
     private async Task FetchRunAsync(List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run)
     {
-        if (run.Count == 0)
-            return;
-        // Not cancelled by one reader's interrupt: other readers may wait on the same fetch. Bounded instead.
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        // Not cancelled by one reader's interrupt: other readers may wait on the same fetch. Bounded instead,
+        // and ended with the mount.
+        using var budget = new CancellationTokenSource(TimeSpan.FromMinutes(2), time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, _lifetime.Token);
         var blob = bootstrap.GetBlob(run[0].Chunk.BlobIndex);
         byte[]? bytes = null;
         Exception? failure = null;
-        using var fetching = new CancellationTokenSource();
+        using var fetching = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token);
         var renewing = peers is null ? Task.CompletedTask : RenewClaimAsync(run.Select(r => r.Index).ToList(), fetching.Token);
         try
         {
             ulong start = run[0].Chunk.CompressedOffset;
             int length = (int)(run[^1].Chunk.CompressedOffset + run[^1].Chunk.CompressedSize - start);
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            bytes = await source.ReadAsync(blob, start, length, deadline.Token).ConfigureAwait(false);
+            bytes = await source.ReadAsync(blob, start, length, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
             PeerMetrics.ChunkFetchSeconds.WithLabels("origin").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             PeerMetrics.FetchedBytes.WithLabels("origin").Inc(length);
             PeerMetrics.FetchedChunks.WithLabels("origin").Inc(run.Count);
@@ -208,6 +325,7 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
         }
         fetching.Cancel();
         await renewing.ConfigureAwait(false);
+        using var codec = new ChunkCodec();
         foreach (var (index, chunk, done) in run)
         {
             try
@@ -215,18 +333,13 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                 if (failure is not null)
                     throw failure;
                 int at = (int)(chunk.CompressedOffset - run[0].Chunk.CompressedOffset);
-                byte[] plain = await VerifiedAsync(blob, chunk, bytes!.AsMemory(at, (int)chunk.CompressedSize), deadline.Token).ConfigureAwait(false);
-                cache.Store(chunk.Digest, plain, log);
-                peers?.Stored(index);
-                done.TrySetResult(plain);
+                byte[] plain = await VerifiedAsync(blob, chunk, bytes!.AsMemory(at, (int)chunk.CompressedSize), codec, deadline.Token).ConfigureAwait(false);
+                StoreVerified(index, chunk, plain);
+                _inFlight.Succeed(chunk.Digest, done, plain);
             }
             catch (Exception e)
             {
-                done.TrySetException(e);
-            }
-            finally
-            {
-                _inFlight.TryRemove(new KeyValuePair<ChunkDigest, Task<byte[]>>(chunk.Digest, done.Task));
+                _inFlight.Fail(chunk.Digest, done, e);
             }
         }
     }
@@ -237,39 +350,35 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
     /// </summary>
     private async Task RenewClaimAsync(List<uint> chunkIndices, CancellationToken fetching)
     {
-        try
+        while (!fetching.IsCancellationRequested)
         {
-            while (true)
+            try
             {
-                await Task.Delay(TimeSpan.FromSeconds(2), fetching).ConfigureAwait(false);
-                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(fetching);
-                deadline.CancelAfter(TimeSpan.FromSeconds(5));
-                await peers!.ClaimRunAsync(chunkIndices, deadline.Token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromSeconds(2), time, fetching).ConfigureAwait(false);
+                using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, fetching);
+                await peers!.ClaimRunAsync(chunkIndices, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
             }
-        }
-        catch (Exception e) when (e is OperationCanceledException or Grpc.Core.RpcException)
-        {
-            // The fetch ended (or the supernode is away: its next lease goes to whoever asks).
+            catch (OperationCanceledException) when (fetching.IsCancellationRequested)
+            {
+                return; // the fetch ended
+            }
+            catch (Exception e)
+            {
+                // The supernode is away or refused: its next lease goes to whoever asks; the fetch goes on.
+                log($"renewing the origin claim of chunk {bootstrap.GetChunk(chunkIndices[0]).Digest} failed: {e.GetType().Name}: {e.Message}");
+            }
         }
     }
 
     /// <summary>Decompresses and checks a chunk; on a mismatch fetches it alone once more before giving up.</summary>
-    private async Task<byte[]> VerifiedAsync(RafsBlob blob, RafsChunk chunk, ReadOnlyMemory<byte> compressed, CancellationToken cancellationToken)
+    private async Task<byte[]> VerifiedAsync(RafsBlob blob, RafsChunk chunk, ReadOnlyMemory<byte> compressed, ChunkCodec codec, CancellationToken cancellationToken)
     {
-        using var codec = new ChunkCodec();
         for (int attempt = 1; ; attempt++)
         {
-            var plain = new byte[chunk.UncompressedSize];
-            string where = $"chunk {chunk.Digest} (blob {blob.Digest} bytes {chunk.CompressedOffset}+{chunk.CompressedSize}) from {source.Name}";
             try
             {
-                if (compressed.Length != chunk.CompressedSize)
-                    throw new P2PDistException($"{where}: got {compressed.Length} bytes");
-                codec.Decompress(chunk.Compression, compressed.Span, plain, where);
-                var actual = ChunkDigest.Compute(chunk.Digest.Algorithm, plain);
-                if (!chunk.Digest.Matches(actual.Bytes))
-                    throw new ChunkDigestMismatchException(chunk.Digest, actual, source.Name);
-                return plain;
+                return ChunkVerifier.FromCompressed(chunk, blob, compressed.Span, codec, source.Name);
             }
             catch (P2PDistException e)
             {
@@ -279,14 +388,35 @@ public sealed class ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, ICh
                 if (attempt >= 2)
                     throw;
             }
-            compressed = await source.ReadAsync(blob, chunk.CompressedOffset, (int)chunk.CompressedSize, cancellationToken).ConfigureAwait(false);
+            compressed = await source.ReadAsync(blob, chunk.CompressedOffset, (int)chunk.CompressedSize, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The mount is closing: cancels every fetch and lease renewal and refuses new fetches (their readers get
+    /// an error at once). Kept handles stay, so cached reads still work until <see cref="Dispose"/>.
+    /// </summary>
+    public void Shutdown()
+    {
+        lock (_gate)
+            _shutDown = true;
+        _lifetime.Cancel();
+    }
+
+    /// <summary>Completes when no fetch runs any more (after <see cref="Shutdown"/>, none starts): then nothing here touches the bootstrap.</summary>
+    public Task DrainAsync()
+    {
+        Shutdown();
+        return Task.WhenAll(_fetches.Keys);
     }
 
     public void Dispose()
     {
+        Shutdown();
+        cache.Evicted -= CloseKeptHandle;
         foreach (var handle in _handles.Values)
             handle.Dispose();
         _handles.Clear();
+        _keptByDigest.Clear();
     }
 }

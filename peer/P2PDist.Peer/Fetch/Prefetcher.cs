@@ -93,6 +93,9 @@ internal sealed class Prefetcher : IDisposable
             yield return bootstrap.GetChunkRef(i).ChunkIndex;
     }
 
+    /// <summary>Asks the prefetch to stop; <see cref="Completion"/> ends once it has (every wait in it takes the stop token).</summary>
+    public void Stop() => _stop.Cancel();
+
     public void Dispose()
     {
         _stop.Cancel();
@@ -104,6 +107,7 @@ internal sealed class Prefetcher : IDisposable
         {
             // Its failures were logged; unmounting goes on.
         }
-        _stop.Dispose();
+        if (Completion.IsCompleted)
+            _stop.Dispose(); // else the loop still holds its token: left to the collector
     }
 }

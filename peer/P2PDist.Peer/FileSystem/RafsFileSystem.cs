@@ -58,11 +58,34 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         return 0;
     }
 
+    /// <summary>PATH_MAX less the NUL: no symlink target on Linux is longer (review L4: a hostile bootstrap's may be).</summary>
+    private const int MaxSymlinkTarget = 4095;
+    private const int ENameTooLong = 36;
+
+    /// <summary>
+    /// Encoded symlink targets by inode, so a READLINK (one per path walk through a link) allocates nothing
+    /// after the first; bounded, as the image chooses how many links it has.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, byte[]> _linkTargets = new();
+    private long _linkTargetBytes;
+    private const long MaxCachedLinkTargetBytes = 4 << 20;
+
     public int ReadLink(ulong node, FuseReply reply)
     {
-        if (!Exists(node) || !bootstrap.GetInode((uint)node).IsSymlink)
+        if (!Exists(node))
             return Errno.EINVAL;
-        reply.Bytes(Encoding.UTF8.GetBytes(bootstrap.SymlinkTarget((uint)node)));
+        var inode = bootstrap.GetInode((uint)node);
+        if (!inode.IsSymlink)
+            return Errno.EINVAL;
+        if (inode.Count > MaxSymlinkTarget)
+            return ENameTooLong;
+        if (!_linkTargets.TryGetValue((uint)node, out var target))
+        {
+            target = Encoding.UTF8.GetBytes(bootstrap.SymlinkTarget((uint)node));
+            if (Interlocked.Add(ref _linkTargetBytes, target.Length) <= MaxCachedLinkTargetBytes)
+                _linkTargets.TryAdd((uint)node, target);
+        }
+        reply.Bytes(target);
         return 0;
     }
 
@@ -75,21 +98,45 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         if ((flags & accessMode) != 0 || (flags & truncate) != 0)
             return Errno.EROFS;
         ForEachChunk(node, chunks.Pin); // an open file's chunks stay in the cache
-        if (passthroughAvailable && materializer is not null)
+        try
         {
-            // A file whose every chunk is cached is served by the kernel from a plain copy: no READ reaches us.
-            var inode = bootstrap.GetInode((uint)node);
-            var (start, count) = bootstrap.ChunkRefRange((uint)node);
-            var fileChunks = new List<RafsChunk>((int)count);
-            for (uint i = start; i < start + count; i++)
-                fileChunks.Add(bootstrap.GetChunk(bootstrap.GetChunkRef(i).ChunkIndex));
-            if (inode.Size > 0 && materializer.TryMaterialize(fileChunks, inode.Size) is { } path)
-            {
-                backingFile = File.OpenHandle(path);
-                Interlocked.Increment(ref _passthroughOpens);
-            }
+            if (passthroughAvailable && materializer is not null)
+                backingFile = TryBackingFile((uint)node);
+        }
+        catch
+        {
+            // The kernel sends no RELEASE for a failed OPEN: its pins go now or never (review L9).
+            ForEachChunk(node, chunks.Unpin);
+            throw;
         }
         return 0;
+    }
+
+    /// <summary>
+    /// A file whose every chunk is cached is served by the kernel from a plain copy: no READ reaches us. Null
+    /// when there is no copy, or it vanished (evicted) before it could be opened: plain FUSE reads then.
+    /// </summary>
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? TryBackingFile(uint node)
+    {
+        var inode = bootstrap.GetInode(node);
+        if (inode.Size == 0)
+            return null;
+        var (start, count) = bootstrap.ChunkRefRange(node);
+        var fileChunks = new List<RafsChunk>((int)count);
+        for (uint i = start; i < start + count; i++)
+            fileChunks.Add(bootstrap.GetChunk(bootstrap.GetChunkRef(i).ChunkIndex));
+        if (materializer!.TryMaterialize(fileChunks, inode.Size) is not { } path)
+            return null;
+        try
+        {
+            var backing = File.OpenHandle(path);
+            Interlocked.Increment(ref _passthroughOpens);
+            return backing;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
     }
 
     public void Release(ulong node)

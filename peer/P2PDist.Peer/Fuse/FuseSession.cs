@@ -205,6 +205,12 @@ internal sealed unsafe partial class FuseSession : IDisposable
             _log.LogWarning("unmount of {MountPoint} failed: {Error}", MountPoint, FuseNative.ErrorText(FuseNative.LastError));
     }
 
+    /// <summary>
+    /// Unmounts (lazily) and closes the device fds once every worker has returned, never before: a worker may
+    /// still be finishing a request, and a closed fd number is soon reused by some unrelated file or socket,
+    /// which its reply would then be written into (review H5). The workers return when the kernel ends the
+    /// connection, that is when the last user of the detached mount has gone; <see cref="Stopped"/> says when.
+    /// </summary>
     public void Dispose()
     {
         foreach (uint id in _backingIds.Values)
@@ -214,11 +220,17 @@ internal sealed unsafe partial class FuseSession : IDisposable
         }
         _backingIds.Clear();
         Unmount();
-        foreach (var worker in _workers)
-            worker.Join(TimeSpan.FromSeconds(5));
-        foreach (int fd in _fds)
-            FuseNative.Close(fd);
-        _fds.Clear();
+        _stopped.Task.ContinueWith(_ => CloseDevices(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void CloseDevices()
+    {
+        lock (_fds)
+        {
+            foreach (int fd in _fds)
+                FuseNative.Close(fd);
+            _fds.Clear();
+        }
     }
 
     private static ulong U64(ReadOnlySpan<byte> s, int at) => BinaryPrimitives.ReadUInt64LittleEndian(s[at..]);

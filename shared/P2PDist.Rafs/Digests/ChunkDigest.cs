@@ -49,7 +49,18 @@ public readonly struct ChunkDigest : IEquatable<ChunkDigest>
 
     public override bool Equals(object? obj) => obj is ChunkDigest other && Equals(other);
 
-    public override int GetHashCode() => BitConverter.ToInt32(_bytes);
+    /// <summary>
+    /// All 32 bytes and the algorithm through <see cref="HashCode"/>, whose seed is random per process: a
+    /// hostile bootstrap chooses its digests, but cannot choose colliding hash codes and turn the pin and
+    /// in-flight tables into lists (review L4). The first bytes alone were its to pick.
+    /// </summary>
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        hash.Add(Algorithm);
+        hash.AddBytes(Bytes);
+        return hash.ToHashCode();
+    }
 
     public static bool operator ==(ChunkDigest left, ChunkDigest right) => left.Equals(right);
     public static bool operator !=(ChunkDigest left, ChunkDigest right) => !left.Equals(right);
