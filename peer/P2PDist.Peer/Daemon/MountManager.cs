@@ -45,7 +45,7 @@ public sealed class MountManager : IAsyncDisposable
         _loggers = loggers;
         _log = loggers.CreateLogger("p2pdist.peer.mounts");
         DataDirectory.Secure(options.DataDir);
-        _cache = new ChunkCache(options.CacheDir, options.CacheQuotaBytes);
+        _cache = new ChunkCache(options.CacheDir, options.CacheQuotaBytes, message => _log.LogWarning("{Message}", message));
         _cache.Evicted += digest =>
         {
             // Raised under the cache's eviction lock: the links only queue a withdrawal for the next announcement.
