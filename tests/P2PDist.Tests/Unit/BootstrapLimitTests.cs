@@ -1,6 +1,10 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using P2PDist.Conversion.Images;
 using P2PDist.Conversion.Tar;
+using P2PDist.Oci;
 using P2PDist.Rafs;
 using P2PDist.Tests.Fixtures;
 
@@ -132,5 +136,29 @@ public sealed class BootstrapLimitTests
             header[i] = (byte)' ';
         long sum = header.AsSpan(0, 512).ToArray().Sum(b => (long)b);
         Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(header, 148);
+    }
+
+    [Theory]
+    [InlineData(3L << 30, null, "is declared as 3,221,225,472 bytes, over the 2,147,483,647-byte limit; not downloaded")]
+    [InlineData(2L << 20, 1L << 20, "is declared as 2,097,152 bytes, over the 1,048,576-byte limit; not downloaded")]
+    public async Task L4_BootstrapDeclaredOverTheLimit_IsRefusedBeforeItIsDownloaded(long declared, long? configured, string expected)
+    {
+        string layout = TestPaths.NewDirectory("l4-layout");
+        using var store = new OciLayoutStore(ImageReference.Parse($"oci:{layout}:rafs"));
+        var manifest = new ImageManifest
+        {
+            MediaType = MediaTypes.OciManifest,
+            Config = new Descriptor { MediaType = MediaTypes.OciConfig, Digest = OciDigest.Sha256("{}"u8), Size = 2 },
+            // The blob is never written: a download attempt would fail differently ("missing"), a refusal comes first.
+            Layers = [new Descriptor { MediaType = MediaTypes.RafsBootstrap, Digest = OciDigest.Sha256("never stored"u8), Size = declared }],
+        };
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(manifest, new JsonSerializerOptions { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull });
+        await store.PushManifestAsync("rafs", bytes, MediaTypes.OciManifest, CancellationToken.None);
+        string work = TestPaths.NewDirectory("l4-work");
+        var e = await Assert.ThrowsAsync<P2PDistException>(() => configured is { } limit
+            ? RafsImage.OpenAsync(store, "linux/amd64", work, null, null, limit, CancellationToken.None)
+            : RafsImage.OpenAsync(store, "linux/amd64", work, CancellationToken.None));
+        Assert.Contains(expected, e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(work));
     }
 }
