@@ -27,7 +27,15 @@ internal static class ImageCommands
         var platform = new Option<string>("--platform") { Description = "Platform to pick from an image index", DefaultValueFactory = _ => "linux/amd64" };
         var chunkDict = new Option<string?>("--chunk-dict") { Description = "A Rafs image whose chunks are reused rather than stored again" };
         var prefetch = new Option<string?>("--prefetch-files") { Description = "File listing paths (one per line) to put in the prefetch table" };
-        var command = new Command("convert", "Convert an OCI image into a Rafs image and push it") { source, target, chunkSize, compression, digest, platform, chunkDict, prefetch };
+        var defaults = new ConversionLimits();
+        var maxLayerBytes = new Option<string>("--max-layer-bytes") { Description = "Refuse a layer whose tar is larger than this, uncompressed", DefaultValueFactory = _ => $"{defaults.MaxLayerBytes >> 30}G" };
+        var maxRatio = new Option<double>("--max-compression-ratio") { Description = "Refuse a layer that expands more than this many times its compressed size (past its first 64 MiB)", DefaultValueFactory = _ => defaults.MaxCompressionRatio };
+        var maxEntries = new Option<long>("--max-layer-entries") { Description = "Refuse a layer with more tar entries than this", DefaultValueFactory = _ => defaults.MaxLayerEntries };
+        var maxFileBytes = new Option<string>("--max-file-bytes") { Description = "Refuse a file larger than this", DefaultValueFactory = _ => $"{defaults.MaxFileBytes >> 30}G" };
+        var command = new Command("convert", "Convert an OCI image into a Rafs image and push it")
+        {
+            source, target, chunkSize, compression, digest, platform, chunkDict, prefetch, maxLayerBytes, maxRatio, maxEntries, maxFileBytes,
+        };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -40,6 +48,13 @@ internal static class ImageCommands
                 Platform = parse.GetValue(platform)!,
                 ChunkDictionary = parse.GetValue(chunkDict),
                 PrefetchPaths = parse.GetValue(prefetch) is { } list ? ReadPrefetchList(list) : [],
+                Limits = new ConversionLimits
+                {
+                    MaxLayerBytes = SizeParser.ParseLong(parse.GetValue(maxLayerBytes)!, "--max-layer-bytes"),
+                    MaxCompressionRatio = parse.GetValue(maxRatio),
+                    MaxLayerEntries = parse.GetValue(maxEntries),
+                    MaxFileBytes = SizeParser.ParseLong(parse.GetValue(maxFileBytes)!, "--max-file-bytes"),
+                },
             };
             var progress = TerminalProgress.CreateIfTerminal();
             using var sourceStore = ImageStores.Open(ImageReference.Parse(parse.GetValue(source)!), registry);
@@ -119,14 +134,32 @@ internal static class ImageCommands
         var flags = new RegistryFlags();
         var image = new Argument<string>("IMAGE") { Description = "Rafs image: host[:port]/repo[:tag] or oci:DIR[:tag]" };
         var directory = new Argument<string>("DIR") { Description = "Directory to create (must not exist, or be empty)" };
-        var command = new Command("unpack", "Write a Rafs image's file system to a directory") { image, directory };
+        var defaults = new UnpackOptions();
+        var maxBytes = new Option<string>("--max-bytes") { Description = "Refuse, before writing anything, an image whose files add up to more than this", DefaultValueFactory = _ => $"{defaults.MaxTotalBytes >> 30}G" };
+        var preservePrivileged = new Option<bool>("--preserve-privileged")
+        {
+            Description = "Also restore setuid/setgid bits, device nodes and security.*/trusted.* xattrs (file capabilities, SELinux labels, overlay metadata). "
+                + "Off by default, also as root: they would hand the image's author privileges in a tree others may reach",
+        };
+        var command = new Command("unpack", "Write a Rafs image's file system to a directory. Without --preserve-privileged, setuid/setgid bits, device nodes "
+            + "and security.*/trusted.* xattrs are left out, even when run as root")
+        {
+            image, directory, maxBytes, preservePrivileged,
+        };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var options = new UnpackOptions
+            {
+                MaxTotalBytes = SizeParser.ParseLong(parse.GetValue(maxBytes)!, "--max-bytes"),
+                PreservePrivileged = parse.GetValue(preservePrivileged),
+            };
             using var rafs = await OpenAsync(parse, flags, image, cancellationToken);
-            await new ImageUnpacker(TerminalProgress.CreateIfTerminal()).UnpackAsync(rafs, parse.GetValue(directory)!, cancellationToken);
+            var result = await new ImageUnpacker(options, TerminalProgress.CreateIfTerminal()).UnpackAsync(rafs, parse.GetValue(directory)!, cancellationToken);
             TerminalProgress.ClearLine();
             Console.WriteLine($"unpacked {rafs.Store.Reference} into {parse.GetValue(directory)}");
+            if (result.LeftSomethingOut)
+                Console.WriteLine("  " + result.Describe());
             return 0;
         });
         return command;

@@ -72,6 +72,9 @@ public sealed partial record ImageReference
         return new ImageReference { LayoutDirectory = directory, Tag = tag, Repository = Path.GetFileName(directory.TrimEnd('/')) };
     }
 
+    /// <summary>Whether <paramref name="tag"/> matches the distribution spec's tag grammar.</summary>
+    public static bool IsValidTag(string tag) => TagPattern().IsMatch(tag);
+
     /// <summary>The same repository with another tag or digest.</summary>
     public ImageReference WithDigest(string digest) => this with { Digest = digest };
 

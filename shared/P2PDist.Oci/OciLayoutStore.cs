@@ -32,6 +32,7 @@ public sealed class OciLayoutStore : IImageStore
         string indexPath = Path.Combine(_root, "index.json");
         if (!File.Exists(indexPath))
             throw new OciException($"{Reference}: no index.json: not an OCI image layout");
+        ManifestReference.Require(reference, $"{Reference}: manifest");
         if (reference.StartsWith("sha256:", StringComparison.Ordinal))
             return await ReadManifestBlobAsync(reference, cancellationToken).ConfigureAwait(false);
 

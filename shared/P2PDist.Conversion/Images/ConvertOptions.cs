@@ -21,9 +21,13 @@ public sealed record ConvertOptions
     /// <summary>Paths (one per line) to list in the bootstrap's prefetch table.</summary>
     public IReadOnlyList<string> PrefetchPaths { get; init; } = [];
 
+    /// <summary>Bounds on what a hostile layer can make the conversion do.</summary>
+    public ConversionLimits Limits { get; init; } = new();
+
     public void Validate()
     {
         if (ChunkSize < 64 * 1024 || ChunkSize > 16 << 20 || (ChunkSize & (ChunkSize - 1)) != 0)
             throw new P2PDistException($"chunk size {ChunkSize} must be a power of two from 64 KiB to 16 MiB");
+        Limits.Validate();
     }
 }

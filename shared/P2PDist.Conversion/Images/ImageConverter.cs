@@ -87,7 +87,8 @@ public sealed class ImageConverter
     {
         await using var verified = await source.OpenBlobAsync(layer, cancellationToken).ConfigureAwait(false);
         await using var tar = LayerDecompression.Open(new NonDisposingStream(verified), layerName);
-        var counting = new CountingStream(tar);
+        var (budget, budgetReason) = _options.Limits.LayerByteBudget(layer.Size);
+        var counting = new LayerByteLimitStream(tar, layerName, budget, budgetReason);
         // Tar parsing and chunking are synchronous CPU work on a stream; run them off the caller's context.
         await Task.Run(() =>
         {
@@ -99,9 +100,11 @@ public sealed class ImageConverter
             try
             {
                 TarEntryHeader? entry;
+                long entries = 0;
                 while ((entry = NextEntry(reader, layerName)) is not null)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    CheckEntryLimits(entry, ++entries, layerName);
                     var node = applier.Apply(entry);
                     if (node is null)
                         continue;
@@ -119,8 +122,8 @@ public sealed class ImageConverter
                         node.Chunks.Add(StoreChunk(chunk.AsSpan(0, got), compressed, codec, table, writer, dictionary, stats));
                     }
                 }
-                // Read to the end so the digest of the whole layer is checked (VerifyingStream checks at EOF).
-                counting.CopyTo(Stream.Null);
+                // Stop at the end-of-archive marker: whatever a compressed stream holds after it is never
+                // inflated (it could be a bomb). The digest is still checked, on the compressed bytes, below.
             }
             finally
             {
@@ -128,8 +131,18 @@ public sealed class ImageConverter
                 ArrayPool<byte>.Shared.Return(compressed);
             }
         }, cancellationToken).ConfigureAwait(false);
+        // Read the blob to its end so VerifyingStream checks the size and digest of the whole layer as pushed.
         await verified.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
         stats.TarBytes += counting.BytesRead;
+    }
+
+    private void CheckEntryLimits(TarEntryHeader entry, long entries, string layerName)
+    {
+        var limits = _options.Limits;
+        if (entries > limits.MaxLayerEntries)
+            throw new P2PDistException($"{layerName}, entry '{entry.Path}': refused, the layer has more than {limits.MaxLayerEntries:N0} entries (--max-layer-entries)");
+        if (entry.Kind == TarEntryKind.Regular && entry.Size > limits.MaxFileBytes)
+            throw new P2PDistException($"{layerName}, entry '{entry.Path}': refused, a file of {entry.Size:N0} bytes is over the {limits.MaxFileBytes:N0}-byte limit per file (--max-file-bytes)");
     }
 
     private static TarEntryHeader? NextEntry(TarStreamReader reader, string layerName)

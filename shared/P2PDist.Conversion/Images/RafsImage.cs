@@ -37,13 +37,22 @@ public sealed class RafsImage : IDisposable
     /// points at now; with <paramref name="keepDirectory"/>, manifest and bootstrap are kept there and reused
     /// next time, so an image can be opened again without the registry (a peer remounting after a restart).
     /// </summary>
+    public static Task<RafsImage> OpenAsync(IImageStore store, string platform, string workDirectory, string? pinnedDigest,
+        string? keepDirectory, CancellationToken cancellationToken) =>
+        OpenAsync(store, platform, workDirectory, pinnedDigest, keepDirectory, BootstrapMemory.MaxLength, cancellationToken);
+
+    /// <summary>As above; a bootstrap the manifest declares larger than <paramref name="maxBootstrapBytes"/> is refused before it is downloaded.</summary>
     public static async Task<RafsImage> OpenAsync(IImageStore store, string platform, string workDirectory, string? pinnedDigest,
-        string? keepDirectory, CancellationToken cancellationToken)
+        string? keepDirectory, long maxBootstrapBytes, CancellationToken cancellationToken)
     {
         var image = await ResolveAsync(store, platform, pinnedDigest, keepDirectory, cancellationToken).ConfigureAwait(false);
         var bootstrapLayers = image.Manifest.Layers.Where(l => l.MediaType == MediaTypes.RafsBootstrap).ToList();
         if (bootstrapLayers.Count != 1)
             throw new P2PDistException($"{store.Reference}: not a Rafs image (manifest {image.Raw.Digest} has {bootstrapLayers.Count} layers of type {MediaTypes.RafsBootstrap}, expected 1)");
+        // Before anything is fetched (review L4): the download itself is then bounded, as VerifyingStream stops at the declared size.
+        long limit = Math.Min(maxBootstrapBytes, BootstrapMemory.MaxLength);
+        if (bootstrapLayers[0].Size > limit || bootstrapLayers[0].Size < 0)
+            throw new P2PDistException($"{store.Reference}: bootstrap {bootstrapLayers[0].Digest} is declared as {bootstrapLayers[0].Size:N0} bytes, over the {limit:N0}-byte limit; not downloaded");
         var scratch = keepDirectory is null
             ? ScratchDirectory.Create(workDirectory, "p2pdist-image-").FullName
             : Directory.CreateDirectory(keepDirectory).FullName;

@@ -12,6 +12,7 @@ public sealed class TarStreamReader
 {
     private const int BlockSize = 512;
     private const int MaxMetadataRecord = 1 << 20;
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private readonly Stream _stream;
     private readonly byte[] _block = new byte[BlockSize];
     private long _position;
@@ -48,10 +49,10 @@ public sealed class TarStreamReader
                     _globalPax = ParsePax(ReadMetadata(size, headerOffset, "global PAX header"), headerOffset);
                     continue;
                 case (byte)'L':
-                    longName = CString(ReadMetadata(size, headerOffset, "GNU long name"));
+                    longName = CString(ReadMetadata(size, headerOffset, "GNU long name"), headerOffset, "GNU long name");
                     continue;
                 case (byte)'K':
-                    longLink = CString(ReadMetadata(size, headerOffset, "GNU long link name"));
+                    longLink = CString(ReadMetadata(size, headerOffset, "GNU long link name"), headerOffset, "GNU long link name");
                     continue;
             }
             return BuildEntry(type, size, headerOffset, pax, longName, longLink);
@@ -90,9 +91,9 @@ public sealed class TarStreamReader
             foreach (var (k, v) in pax)
                 merged[k] = v;
         }
-        string path = Text(merged, "path") ?? longName ?? UstarName(offset);
-        string link = Text(merged, "linkpath") ?? longLink ?? CString(_block.AsSpan(157, 100));
-        if (Text(merged, "size") is { } paxSize)
+        string path = Text(merged, "path", offset) ?? longName ?? UstarName(offset);
+        string link = Text(merged, "linkpath", offset) ?? longLink ?? CString(_block.AsSpan(157, 100), offset, "link name");
+        if (Text(merged, "size", offset) is { } paxSize)
             size = long.TryParse(paxSize, out var s) && s >= 0 ? s : throw new TarFormatException(offset, $"entry '{path}': bad PAX size '{paxSize}'");
         if (merged.ContainsKey("GNU.sparse.major") || merged.ContainsKey("GNU.sparse.size") || type == (byte)'S')
             throw new TarFormatException(offset, $"entry '{path}': GNU sparse entries are not supported; write the file in full");
@@ -109,14 +110,14 @@ public sealed class TarStreamReader
             _ => throw new TarFormatException(offset, $"entry '{path}': unsupported tar entry type '{(char)type}'"),
         };
 
-        var (mtime, mtimeNs) = ParseMtime(Text(merged, "mtime"), ParseNumber(_block.AsSpan(136, 12), offset, "mtime"), offset, path);
+        var (mtime, mtimeNs) = ParseMtime(Text(merged, "mtime", offset), ParseNumber(_block.AsSpan(136, 12), offset, "mtime"), offset, path);
         var xattrs = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var (key, value) in merged)
         {
             if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
                 xattrs[key["SCHILY.xattr.".Length..]] = value;
             else if (key.StartsWith("LIBARCHIVE.xattr.", StringComparison.Ordinal))
-                xattrs[Uri.UnescapeDataString(key["LIBARCHIVE.xattr.".Length..])] = Convert.FromBase64String(Encoding.ASCII.GetString(value));
+                xattrs[Uri.UnescapeDataString(key["LIBARCHIVE.xattr.".Length..])] = LibarchiveValue(value, offset, key);
         }
 
         _dataRemaining = size;
@@ -126,8 +127,8 @@ public sealed class TarStreamReader
             Path = path,
             Kind = kind,
             Mode = (uint)(ParseNumber(_block.AsSpan(100, 8), offset, "mode") & 0xFFF),
-            Uid = (uint)(Text(merged, "uid") is { } u ? ParseId(u, offset, path) : ParseNumber(_block.AsSpan(108, 8), offset, "uid")),
-            Gid = (uint)(Text(merged, "gid") is { } g ? ParseId(g, offset, path) : ParseNumber(_block.AsSpan(116, 8), offset, "gid")),
+            Uid = (uint)(Text(merged, "uid", offset) is { } u ? ParseId(u, offset, path) : ParseNumber(_block.AsSpan(108, 8), offset, "uid")),
+            Gid = (uint)(Text(merged, "gid", offset) is { } g ? ParseId(g, offset, path) : ParseNumber(_block.AsSpan(116, 8), offset, "gid")),
             Size = kind == TarEntryKind.Regular ? size : 0,
             MtimeSeconds = mtime,
             MtimeNanoseconds = mtimeNs,
@@ -141,9 +142,9 @@ public sealed class TarStreamReader
 
     private string UstarName(long offset)
     {
-        string name = CString(_block.AsSpan(0, 100));
+        string name = CString(_block.AsSpan(0, 100), offset, "name");
         bool ustar = _block.AsSpan(257, 5).SequenceEqual("ustar"u8);
-        string prefix = ustar ? CString(_block.AsSpan(345, 155)) : "";
+        string prefix = ustar ? CString(_block.AsSpan(345, 155), offset, "name prefix") : "";
         string path = prefix.Length > 0 ? prefix + "/" + name : name;
         if (path.Length == 0)
             throw new TarFormatException(offset, "entry with an empty name");
@@ -170,8 +171,36 @@ public sealed class TarStreamReader
         return (seconds, nanoseconds);
     }
 
-    private static string? Text(Dictionary<string, byte[]> pax, string key) =>
-        pax.TryGetValue(key, out var value) ? Encoding.UTF8.GetString(value) : null;
+    private static string? Text(Dictionary<string, byte[]> pax, string key, long offset) =>
+        pax.TryGetValue(key, out var value) ? Strict(value, offset, $"PAX {key}") : null;
+
+    private static byte[] LibarchiveValue(byte[] value, long offset, string key)
+    {
+        try
+        {
+            return Convert.FromBase64String(Encoding.ASCII.GetString(value));
+        }
+        catch (FormatException)
+        {
+            throw new TarFormatException(offset, $"PAX record {key} is not base64");
+        }
+    }
+
+    /// <summary>
+    /// Names are decoded strictly: a lossy decode turns every invalid sequence into U+FFFD, so two different
+    /// names could become one path in the image (review M9). Such a layer is refused instead.
+    /// </summary>
+    private static string Strict(ReadOnlySpan<byte> bytes, long offset, string what)
+    {
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new TarFormatException(offset, $"{what} '{Encoding.UTF8.GetString(bytes)}' is not valid UTF-8");
+        }
+    }
 
     private static Dictionary<string, byte[]> ParsePax(byte[] data, long offset)
     {
@@ -190,7 +219,7 @@ public sealed class TarStreamReader
             int equals = body.IndexOf((byte)'=');
             if (equals <= 0)
                 throw new TarFormatException(offset, $"PAX record without '=' at byte {at} of the extended header");
-            records[Encoding.UTF8.GetString(body[..equals])] = body[(equals + 1)..].ToArray();
+            records[Strict(body[..equals], offset, "PAX key")] = body[(equals + 1)..].ToArray();
             at += length;
         }
         return records;
@@ -285,9 +314,9 @@ public sealed class TarStreamReader
         return result;
     }
 
-    private static string CString(ReadOnlySpan<byte> field)
+    private static string CString(ReadOnlySpan<byte> field, long offset, string what)
     {
         int end = field.IndexOf((byte)0);
-        return Encoding.UTF8.GetString(end < 0 ? field : field[..end]);
+        return Strict(end < 0 ? field : field[..end], offset, what);
     }
 }

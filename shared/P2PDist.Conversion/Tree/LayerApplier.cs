@@ -28,6 +28,7 @@ public sealed class LayerApplier
     {
         string where = $"{_layerName}, entry '{entry.Path}'";
         var parts = LayerPath.Split(entry.Path, where);
+        CheckXattrs(entry, where);
         if (parts.Length == 0)
         {
             if (entry.Kind != TarEntryKind.Directory)
@@ -79,6 +80,7 @@ public sealed class LayerApplier
             case TarEntryKind.Symlink:
                 if (entry.LinkName.Length == 0)
                     throw new P2PDistException($"{where}: symlink with an empty target");
+                EntryMetadataLimits.CheckSymlinkTarget(entry.LinkName, where);
                 node.SymlinkTarget = entry.LinkName;
                 node.Size = (ulong)System.Text.Encoding.UTF8.GetByteCount(entry.LinkName);
                 break;
@@ -145,5 +147,11 @@ public sealed class LayerApplier
         node.Xattrs.Clear();
         foreach (var (k, v) in entry.Xattrs)
             node.Xattrs[k] = v;
+    }
+
+    private static void CheckXattrs(TarEntryHeader entry, string where)
+    {
+        foreach (var (name, value) in entry.Xattrs)
+            EntryMetadataLimits.CheckXattr(name, value, where);
     }
 }

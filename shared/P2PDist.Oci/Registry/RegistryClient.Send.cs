@@ -13,6 +13,17 @@ public sealed partial class RegistryClient
     private AuthenticationHeaderValue? _pullAuthorization;
     private AuthenticationHeaderValue? _pushAuthorization;
 
+    /// <summary>
+    /// Bound on any answer read whole (manifests, tokens, error bodies, upload replies): HttpClient buffers those
+    /// before a caller sees them, so the bound is set on the client (review L1). Blob bodies are streamed and
+    /// not affected.
+    /// </summary>
+    internal const int MaxBufferedAnswer = 8 << 20;
+
+    /// <summary>Same scheme, host and port as the registry: only such requests carry its credentials or token.</summary>
+    private bool IsRegistryOrigin(Uri uri) =>
+        uri.Scheme == _baseUri.Scheme && uri.Port == _baseUri.Port && string.Equals(uri.Host, _baseUri.Host, StringComparison.OrdinalIgnoreCase);
+
     private async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, string what, bool pull,
         CancellationToken cancellationToken, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
     {
@@ -21,7 +32,10 @@ public sealed partial class RegistryClient
         for (int attempt = 1; ; attempt++)
         {
             using var request = build();
-            request.Headers.Authorization = pull ? _pullAuthorization ?? _pushAuthorization : _pushAuthorization;
+            // Credentials and tokens belong to the registry: an upload Location on another host or scheme gets none (review L1).
+            bool registryOrigin = IsRegistryOrigin(request.RequestUri!);
+            if (registryOrigin)
+                request.Headers.Authorization = pull ? _pullAuthorization ?? _pushAuthorization : _pushAuthorization;
             HttpResponseMessage response;
             using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
@@ -29,6 +43,10 @@ public sealed partial class RegistryClient
                 try
                 {
                     response = await _http.SendAsync(request, completion, deadline.Token).ConfigureAwait(false);
+                }
+                catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ConfigurationLimitExceeded)
+                {
+                    throw new RegistryException(0, $"{what}: the answer of {request.RequestUri!.Authority} is larger than the {MaxBufferedAnswer:N0}-byte bound for registry answers", e);
                 }
                 catch (Exception e) when (e is HttpRequestException or IOException
                     || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -42,6 +60,11 @@ public sealed partial class RegistryClient
                 }
             }
 
+            if (response.StatusCode == HttpStatusCode.Unauthorized && !registryOrigin)
+            {
+                response.Dispose();
+                throw new RegistryException(401, $"{what}: {request.RequestUri!.GetLeftPart(UriPartial.Authority)} asked for credentials, which are sent only to the registry {_baseUri.GetLeftPart(UriPartial.Authority)}");
+            }
             if (response.StatusCode == HttpStatusCode.Unauthorized && !authenticated)
             {
                 var challenge = AuthChallenge.Parse(response.Headers.WwwAuthenticate.ToString());
@@ -92,7 +115,8 @@ public sealed partial class RegistryClient
         if (challenge["service"] is { } service)
             query.Add("service=" + Uri.EscapeDataString(service));
         query.Add("scope=" + Uri.EscapeDataString(scope));
-        var tokenUri = new UriBuilder(realm) { Query = string.Join("&", query) }.Uri;
+        var realmUri = TokenRealmPolicy.Check(realm, _baseUri, credentials is not null, what);
+        var tokenUri = new UriBuilder(realmUri) { Query = string.Join("&", query) }.Uri;
 
         using var request = new HttpRequestMessage(HttpMethod.Get, tokenUri);
         if (credentials is { } c)
@@ -104,6 +128,10 @@ public sealed partial class RegistryClient
         {
             response = await _http.SendAsync(request, deadline.Token).ConfigureAwait(false);
         }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ConfigurationLimitExceeded)
+        {
+            throw new RegistryException(0, $"{what}: the answer of token service {realm} is larger than the {MaxBufferedAnswer:N0}-byte bound", e);
+        }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             throw new RegistryException(0, $"{what}: token service {realm} unreachable: {e.Message}", e);
@@ -114,12 +142,24 @@ public sealed partial class RegistryClient
                 throw new RegistryException(401, $"{what}: token service {realm} rejected the credentials ({(int)response.StatusCode})");
             if (!response.IsSuccessStatusCode)
                 throw new RegistryException((int)response.StatusCode, $"{what}: token service {realm} answered {(int)response.StatusCode}");
-            using var document = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false));
+            using var document = ParseTokenAnswer(await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false), realm, what);
             string? token = document.RootElement.TryGetProperty("token", out var t) ? t.GetString()
                 : document.RootElement.TryGetProperty("access_token", out var a) ? a.GetString() : null;
             if (string.IsNullOrEmpty(token))
                 throw new RegistryException(401, $"{what}: token service {realm} returned no token");
             return new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    private static JsonDocument ParseTokenAnswer(byte[] body, string realm, string what)
+    {
+        try
+        {
+            return JsonDocument.Parse(body);
+        }
+        catch (JsonException e)
+        {
+            throw new RegistryException(401, $"{what}: token service {realm} answered with something that is not JSON: {e.Message}", e);
         }
     }
 }

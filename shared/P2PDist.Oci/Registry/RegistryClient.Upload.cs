@@ -75,7 +75,7 @@ public sealed partial class RegistryClient
             return request;
         }, what, pull: false, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Created)
-            throw new RegistryException((int)response.StatusCode, $"{what}: the closing PUT got {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+            throw new RegistryException((int)response.StatusCode, $"{what}: the closing PUT got {(int)response.StatusCode} {await ErrorSnippetAsync(response).ConfigureAwait(false)}");
     }
 
     private async Task PutChunkedAsync(Uri location, string digest, Func<Stream> open, string what, CancellationToken cancellationToken)

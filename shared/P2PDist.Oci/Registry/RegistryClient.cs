@@ -23,7 +23,7 @@ public sealed partial class RegistryClient : IImageStore
         Reference = reference;
         _options = options;
         _baseUri = new Uri($"{(options.PlainHttp ? "http" : "https")}://{reference.Registry}/");
-        _http = new HttpClient(CreateHandler(options), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(CreateHandler(options), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan, MaxResponseContentBufferSize = MaxBufferedAnswer };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("p2pdist/1");
     }
 
@@ -53,6 +53,7 @@ public sealed partial class RegistryClient : IImageStore
 
     public async Task<FetchedManifest> GetManifestAsync(string reference, CancellationToken cancellationToken)
     {
+        ManifestReference.Require(reference, $"manifest of {Reference.Registry}/{Repo}");
         string what = $"manifest {Reference.Registry}/{Repo}:{reference}";
         using var response = await SendAsync(() =>
         {
@@ -65,7 +66,7 @@ public sealed partial class RegistryClient : IImageStore
         await EnsureSuccessAsync(response, what).ConfigureAwait(false);
         byte[] bytes = await ReadBoundedAsync(response, 4 << 20, what, cancellationToken).ConfigureAwait(false);
         string digest = OciDigest.Sha256(bytes);
-        if (reference.StartsWith("sha256:", StringComparison.Ordinal) && reference != digest)
+        if (OciDigest.IsValid(reference) && reference != digest)
             throw new OciException($"{what}: content digest is {digest}, not the digest asked for");
         string mediaType = response.Content.Headers.ContentType?.MediaType ?? SniffMediaType(bytes);
         return new FetchedManifest(bytes, mediaType, digest);
@@ -161,6 +162,7 @@ public sealed partial class RegistryClient : IImageStore
 
     public async Task PushManifestAsync(string reference, byte[] manifest, string mediaType, CancellationToken cancellationToken)
     {
+        ManifestReference.Require(reference, $"manifest upload to {Reference.Registry}/{Repo}");
         string what = $"manifest upload to {Reference.Registry}/{Repo}:{reference}";
         using var response = await SendAsync(() =>
         {
@@ -174,22 +176,35 @@ public sealed partial class RegistryClient : IImageStore
         await EnsureSuccessAsync(response, what).ConfigureAwait(false);
     }
 
-    private static async Task EnsureSuccessAsync(HttpResponseMessage response, string what)
+    private async Task EnsureSuccessAsync(HttpResponseMessage response, string what)
     {
         if (response.IsSuccessStatusCode)
             return;
-        string body = "";
+        string body = await ErrorSnippetAsync(response).ConfigureAwait(false);
+        throw new RegistryException((int)response.StatusCode, $"{what}: registry answered {(int)response.StatusCode} {response.ReasonPhrase}: {body.Trim()}");
+    }
+
+    /// <summary>
+    /// The first 500 bytes of an error body, read with the request deadline: a streamed (blob) answer could
+    /// otherwise be endless or stall (review L1). The status code alone still tells the story if this fails.
+    /// </summary>
+    private async Task<string> ErrorSnippetAsync(HttpResponseMessage response)
+    {
+        const int limit = 500;
+        using var deadline = new CancellationTokenSource(_options.RequestTimeout);
         try
         {
-            body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+            await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
+            var buffer = new byte[limit];
+            int filled = 0, n;
+            while (filled < limit && (n = await body.ReadAsync(buffer.AsMemory(filled), deadline.Token).ConfigureAwait(false)) > 0)
+                filled += n;
+            return System.Text.Encoding.UTF8.GetString(buffer, 0, filled);
         }
-        catch (HttpRequestException)
+        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
         {
-            // The status code alone still tells the story.
+            return "";
         }
-        if (body.Length > 500)
-            body = body[..500];
-        throw new RegistryException((int)response.StatusCode, $"{what}: registry answered {(int)response.StatusCode} {response.ReasonPhrase}: {body.Trim()}");
     }
 
     private static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)

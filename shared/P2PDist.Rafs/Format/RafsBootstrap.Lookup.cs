@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 
 namespace P2PDist.Rafs;
@@ -88,7 +89,8 @@ public sealed partial class RafsBootstrap
         var inode = GetInode(ino);
         if (!inode.IsSymlink)
             throw new RafsFormatException(RecordOffset(RafsTable.Inodes, ino - 1), $"inode {ino} is not a symlink");
-        return Utf8(String(inode.First, inode.Count, RecordOffset(RafsTable.Inodes, ino - 1)));
+        int at = RecordOffset(RafsTable.Inodes, ino - 1);
+        return StrictText(String(inode.First, inode.Count, at), at + 52, $"inode {ino}: symlink target");
     }
 
     public IReadOnlyList<RafsXattr> Xattrs(uint ino)
@@ -100,35 +102,51 @@ public sealed partial class RafsBootstrap
         var list = new RafsXattr[inode.XattrCount];
         for (uint i = 0; i < inode.XattrCount; i++)
         {
-            long index = inode.XattrStart + i;
-            var r = Record(RafsTable.Xattrs, index);
-            int at = RecordOffset(RafsTable.Xattrs, index);
-            var name = String(BitConverter.ToUInt32(r), BitConverter.ToUInt16(r[4..]), at);
-            var value = String(BitConverter.ToUInt32(r[8..]), BitConverter.ToUInt32(r[12..]), at);
-            list[i] = new RafsXattr(Utf8(name), value.ToArray());
+            int at = XattrBytes(inode.XattrStart + i, out var name, out var value);
+            list[i] = new RafsXattr(StrictText(name, at, $"inode {ino}: xattr name"), value.ToArray());
         }
         return list;
     }
 
-    /// <summary>Depth-first walk of the tree: (path, inode, parent path). Paths are root-relative without a leading slash.</summary>
+    /// <summary>The raw name and value of xattr record <paramref name="index"/>; returns the record's offset.</summary>
+    private int XattrBytes(long index, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value)
+    {
+        var r = Record(RafsTable.Xattrs, index);
+        int at = RecordOffset(RafsTable.Xattrs, index);
+        name = String(BinaryPrimitives.ReadUInt32LittleEndian(r), BinaryPrimitives.ReadUInt16LittleEndian(r[4..]), at);
+        value = String(BinaryPrimitives.ReadUInt32LittleEndian(r[8..]), BinaryPrimitives.ReadUInt32LittleEndian(r[12..]), at);
+        return at;
+    }
+
+    /// <summary>
+    /// Depth-first walk of the tree: (path, inode). Paths are root-relative without a leading slash. A path
+    /// longer than PATH_MAX is refused: no tool can create or open it by name, and without the cap a deep
+    /// tree of long names costs O(depth x name) per entry, quadratic in the bootstrap's size (review L4).
+    /// </summary>
     public IEnumerable<(string Path, uint Ino)> Walk()
     {
-        var stack = new Stack<(string Path, uint Ino, int Depth)>();
-        stack.Push(("", RafsLayout.RootInode, 0));
+        var stack = new Stack<(string Path, int PathBytes, uint Ino)>();
+        stack.Push(("", 0, RafsLayout.RootInode));
         while (stack.Count > 0)
         {
-            var (path, ino, depth) = stack.Pop();
+            var (path, pathBytes, ino) = stack.Pop();
             yield return (path, ino);
-            if (!GetInode(ino).IsDirectory)
+            var dir = GetInode(ino);
+            if (!dir.IsDirectory)
                 continue;
-            if (depth > 4096)
-                throw new RafsFormatException(RecordOffset(RafsTable.Inodes, ino - 1), $"directory nesting deeper than 4096 at '{path}' (a cycle?)");
-            var children = ReadDirectory(ino).ToList();
-            for (int i = children.Count - 1; i >= 0; i--)
+            CheckRange(RafsTable.Dirents, dir.First, dir.Count, ino);
+            for (uint i = dir.First + dir.Count; i-- > dir.First;)
             {
-                string name = Utf8(DirentName(children[i].DirentIndex));
-                stack.Push((path.Length == 0 ? name : path + "/" + name, children[i].Ino, depth + 1));
+                var nameBytes = DirentName(i);
+                int childBytes = pathBytes + (pathBytes == 0 ? 0 : 1) + nameBytes.Length;
+                if (childBytes > RafsLayout.MaxPathLength)
+                    throw new RafsFormatException(RecordOffset(RafsTable.Dirents, i),
+                        $"path '{Truncated(path)}/{Utf8(nameBytes)}' is longer than {RafsLayout.MaxPathLength} bytes (PATH_MAX)");
+                string name = StrictText(nameBytes, RecordOffset(RafsTable.Dirents, i), $"directory {ino}: entry name");
+                stack.Push((pathBytes == 0 ? name : path + "/" + name, childBytes, GetDirent(i).Ino));
             }
         }
     }
+
+    private static string Truncated(string path) => path.Length <= 200 ? path : path[..100] + "..." + path[^100..];
 }

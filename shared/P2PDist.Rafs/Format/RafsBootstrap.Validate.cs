@@ -52,13 +52,43 @@ public sealed partial class RafsBootstrap
             throw new RafsFormatException(at, $"inode {ino}: invalid mode 0x{inode.Mode:x}");
         if (inode.MtimeNanoseconds >= 1_000_000_000)
             throw new RafsFormatException(at + 32, $"inode {ino}: mtime nanoseconds {inode.MtimeNanoseconds} >= 1e9");
-        Xattrs(ino);
+        ValidateXattrs(ino, inode);
         if (inode.IsDirectory)
             ValidateDirectory(ino, inode, direntOwner);
         else if (inode.IsRegular)
             ValidateFileChunks(ino, inode);
         else if (inode.IsSymlink)
-            SymlinkTarget(ino);
+            ValidateSymlink(ino, inode, at);
+    }
+
+    /// <summary>Linux refuses longer targets (PATH_MAX) and a NUL would cut the target short in readlink(2) (review L4).</summary>
+    private void ValidateSymlink(uint ino, RafsInode inode, int at)
+    {
+        if (inode.Count > RafsLayout.MaxPathLength)
+            throw new RafsFormatException(at + 56, $"inode {ino}: symlink target of {inode.Count} bytes, over the {RafsLayout.MaxPathLength}-byte limit");
+        var target = String(inode.First, inode.Count, at);
+        if (target.IndexOf((byte)0) >= 0)
+            throw new RafsFormatException(at + 52, $"inode {ino}: symlink target contains a NUL byte");
+        StrictText(target, at + 52, $"inode {ino}: symlink target");
+    }
+
+    /// <summary>The limits of setxattr(2): a name of 1..255 bytes without NUL, a value of at most 64 KiB (review L4).</summary>
+    private void ValidateXattrs(uint ino, RafsInode inode)
+    {
+        if (inode.XattrCount == 0)
+            return;
+        CheckRange(RafsTable.Xattrs, inode.XattrStart, inode.XattrCount, ino);
+        for (uint i = 0; i < inode.XattrCount; i++)
+        {
+            int at = XattrBytes(inode.XattrStart + i, out var name, out var value);
+            if (name.Length is 0 or > RafsLayout.MaxXattrNameLength)
+                throw new RafsFormatException(at + 4, $"inode {ino}: xattr name of {name.Length} bytes, outside 1..{RafsLayout.MaxXattrNameLength}");
+            if (name.IndexOf((byte)0) >= 0)
+                throw new RafsFormatException(at, $"inode {ino}: xattr name '{Utf8(name)}' contains a NUL byte");
+            StrictText(name, at, $"inode {ino}: xattr name");
+            if (value.Length > RafsLayout.MaxXattrValueLength)
+                throw new RafsFormatException(at + 12, $"inode {ino}: xattr '{Utf8(name)}' value of {value.Length} bytes, over the {RafsLayout.MaxXattrValueLength}-byte limit");
+        }
     }
 
     private void ValidateDirectory(uint ino, RafsInode dir, uint[] direntOwner)
@@ -76,6 +106,8 @@ public sealed partial class RafsBootstrap
             if (name.Length == 0 || name.Length > RafsLayout.MaxNameLength || name.IndexOf((byte)'/') >= 0 || name.IndexOf((byte)0) >= 0
                 || name.SequenceEqual("."u8) || name.SequenceEqual(".."u8))
                 throw new RafsFormatException(at, $"directory {ino}: invalid entry name '{Utf8(name)}'");
+            if (!IsValidUtf8(name))
+                throw new RafsFormatException(at, $"directory {ino}: entry name '{Utf8(name)}' is not valid UTF-8");
             if (i > dir.First && previous.SequenceCompareTo(name) >= 0)
                 throw new RafsFormatException(at, $"directory {ino}: entries not in strict name order at '{Utf8(name)}'");
             if (dirent.Ino <= RafsLayout.RootInode || dirent.Ino > InodeCount)

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 
 namespace P2PDist.Rafs;
 
@@ -194,6 +193,4 @@ public sealed partial class RafsBootstrap : IDisposable
     }
 
     public void Dispose() => _memory.Dispose();
-
-    internal static string Utf8(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
 }

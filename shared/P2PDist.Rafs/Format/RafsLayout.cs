@@ -16,6 +16,13 @@ internal static class RafsLayout
     public const uint RootInode = 1;
     public const int MaxNameLength = 255;
 
+    /// <summary>PATH_MAX minus its NUL: the longest symlink target Linux stores, and the longest path a walk builds.</summary>
+    public const int MaxPathLength = 4095;
+
+    /// <summary>XATTR_NAME_MAX and XATTR_SIZE_MAX of linux/limits.h: what setxattr(2) accepts at most.</summary>
+    public const int MaxXattrNameLength = 255;
+    public const int MaxXattrValueLength = 65536;
+
     public const int InodeRecordSize = 64;
     public const int DirentRecordSize = 16;
     public const int ChunkRefRecordSize = 16;
