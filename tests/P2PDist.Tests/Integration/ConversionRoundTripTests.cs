@@ -14,7 +14,7 @@ public sealed class ConversionRoundTripTests(RegistryFixture registry)
         Assert.Contains("dedup ratio", convert.Stdout);
 
         string unpacked = Path.Combine(TestPaths.NewDirectory("unpack"), "rootfs");
-        await P2PDistCli.RunOkAsync("image", "unpack", target, unpacked, "--plain-http");
+        await P2PDistCli.RunOkAsync("image", "unpack", target, unpacked, "--plain-http", "--preserve-privileged");
         string reference = await image.ReferenceUnpackAsync();
         TreeSnapshot.AssertEqual(await TreeSnapshot.CaptureAsync(reference), await TreeSnapshot.CaptureAsync(unpacked));
 
@@ -97,7 +97,7 @@ public sealed class ConversionRoundTripTests(RegistryFixture registry)
         Assert.Contains("2 stored new", with.Stdout);
 
         string unpacked = Path.Combine(TestPaths.NewDirectory("dict"), "rootfs");
-        await P2PDistCli.RunOkAsync("image", "unpack", $"{registry.Host}/dict-app-b:v2-rafs", unpacked, "--plain-http");
+        await P2PDistCli.RunOkAsync("image", "unpack", $"{registry.Host}/dict-app-b:v2-rafs", unpacked, "--plain-http", "--preserve-privileged");
         Assert.Equal(big, await File.ReadAllBytesAsync(Path.Combine(unpacked, "app/big.bin")));
         Assert.Equal("2", await File.ReadAllTextAsync(Path.Combine(unpacked, "app/version")));
         await P2PDistCli.RunOkAsync("image", "check", $"{registry.Host}/dict-app-b:v2-rafs", "--plain-http");
@@ -115,7 +115,7 @@ public sealed class ConversionRoundTripTests(RegistryFixture registry)
         Assert.Equal(image.ConfigBytes, await File.ReadAllBytesAsync(configPath));
 
         string unpacked = Path.Combine(TestPaths.NewDirectory("layout-unpack"), "rootfs");
-        await P2PDistCli.RunOkAsync("image", "unpack", $"oci:{layout}:rafs", unpacked);
+        await P2PDistCli.RunOkAsync("image", "unpack", $"oci:{layout}:rafs", unpacked, "--preserve-privileged");
         TreeSnapshot.AssertEqual(await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync()), await TreeSnapshot.CaptureAsync(unpacked));
     }
 }

@@ -19,7 +19,7 @@ public sealed class DebianRootfsTests(RegistryFixture registry)
         Assert.Contains("dedup ratio", convert.Stdout);
 
         string unpacked = Path.Combine(TestPaths.NewDirectory("debian"), "rootfs");
-        await P2PDistCli.RunOkAsync("image", "unpack", target, unpacked, "--plain-http");
+        await P2PDistCli.RunOkAsync("image", "unpack", target, unpacked, "--plain-http", "--preserve-privileged");
         var expected = await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync());
         Assert.True(expected.Count > 3000, $"a minbase tree has thousands of entries, got {expected.Count}");
         TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(unpacked));
