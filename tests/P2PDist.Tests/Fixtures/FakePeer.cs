@@ -78,7 +78,7 @@ public sealed class FakePeer : IAsyncDisposable
             await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n"), _stop.Token);
             await socket.SendAsync(new byte[1024], _stop.Token);
             if (behaviour == Behaviour.StallMidTransfer)
-                await Task.Delay(TimeSpan.FromSeconds(60), _stop.Token);
+                await new TaskCompletionSource().Task.WaitAsync(_stop.Token); // silent, connection open, until the fake is stopped
             // DropMidTransfer: the using closes the connection here.
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException)

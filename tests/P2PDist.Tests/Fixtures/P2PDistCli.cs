@@ -25,6 +25,14 @@ public static class P2PDistCli
         return result;
     }
 
+    /// <summary>Every data blob of a Rafs image with its chunk count, as `image inspect` lists them ("  sha256:… N bytes, M chunks").</summary>
+    public static async Task<List<(string Digest, int ChunkCount)>> BlobsOfAsync(string target)
+    {
+        var inspect = await RunOkAsync("image", "inspect", target, "--plain-http");
+        return [.. System.Text.RegularExpressions.Regex.Matches(inspect.Stdout, @"^\s+(sha256:[0-9a-f]{64}) [\d,]+ bytes, ([\d,]+) chunks$", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => (m.Groups[1].Value, int.Parse(m.Groups[2].Value.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture)))];
+    }
+
     /// <summary>The digest of a single-blob Rafs image's data blob, as `image inspect` lists it (how the swarm names the blob).</summary>
     public static async Task<string> BlobOfAsync(string target)
     {

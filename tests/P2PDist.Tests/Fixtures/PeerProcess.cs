@@ -51,19 +51,13 @@ public sealed class PeerProcess : IAsyncDisposable
     private static Process Launch(string dataDir, string logPath, string[] extraArgs) =>
         LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["peer", "--data-dir", dataDir, .. extraArgs]), logPath);
 
-    private async Task WaitForSocketAsync()
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+    private Task WaitForSocketAsync() =>
+        Eventually.Async(async () =>
         {
             if (_process.HasExited)
                 throw new InvalidOperationException($"peer exited with {_process.ExitCode}: {await File.ReadAllTextAsync(LogPath)}");
-            if (await P2PDist.Peer.Daemon.PeerApiClient.IsAliveAsync(Path.Combine(DataDir, "peer.sock")))
-                return;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"peer did not answer within 30 s: {await File.ReadAllTextAsync(LogPath)}");
-    }
+            return await P2PDist.Peer.Daemon.PeerApiClient.IsAliveAsync(Path.Combine(DataDir, "peer.sock"));
+        }, TimeSpan.FromSeconds(30), $"the peer (log {LogPath}) to answer on {DataDir}/peer.sock");
 
     public async Task<string> MountAsync(string reference, params string[] extra)
     {
@@ -79,15 +73,24 @@ public sealed class PeerProcess : IAsyncDisposable
     /// <summary>Whether the daemon logs <paramref name="text"/> within 10 s (its console logger writes asynchronously).</summary>
     public async Task<bool> LogContainsAsync(string text)
     {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        try
         {
-            if ((await File.ReadAllTextAsync(LogPath)).Contains(text, StringComparison.Ordinal))
-                return true;
-            await Task.Delay(100);
+            await Eventually.LogMatchesAsync(LogPath, System.Text.RegularExpressions.Regex.Escape(text), TimeSpan.FromSeconds(10));
+            return true;
         }
-        return false;
+        catch (TimeoutException)
+        {
+            return false;
+        }
     }
+
+    /// <summary>Waits until the daemon has logged <paramref name="text"/>; fails naming it, with the log's tail.</summary>
+    public Task WaitForLogAsync(string text, TimeSpan? timeout = null) =>
+        Eventually.LogMatchesAsync(LogPath, System.Text.RegularExpressions.Regex.Escape(text), timeout ?? TimeSpan.FromSeconds(30));
+
+    /// <summary>Waits until the counters of the mount of <paramref name="reference"/> satisfy <paramref name="until"/>, and returns them.</summary>
+    public Task<P2PDist.Peer.Daemon.MountInfo> WaitForMountInfoAsync(string reference, Func<P2PDist.Peer.Daemon.MountInfo, bool> until, string awaited, TimeSpan? timeout = null) =>
+        Eventually.Async(() => MountInfoAsync(reference), until, timeout ?? TimeSpan.FromSeconds(30), $"{awaited} (mount of {reference})");
 
     /// <summary>The counters of the mount of <paramref name="reference"/>, from `p2pdist mounts --json`.</summary>
     public async Task<P2PDist.Peer.Daemon.MountInfo> MountInfoAsync(string reference)

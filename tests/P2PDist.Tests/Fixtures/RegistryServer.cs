@@ -21,26 +21,32 @@ public sealed class RegistryServer : IAsyncDisposable
     public const string Password = "s3cret-pass";
     private Process _process;
     private readonly TokenIssuer? _issuer;
+    private CountingProxy? _proxy;
 
-    private RegistryServer(Process process, string root, int port, TokenIssuer? issuer)
+    private RegistryServer(Process process, string root, int registryPort, TokenIssuer? issuer)
     {
         _process = process;
         Root = root;
-        Port = port;
+        RegistryPort = registryPort;
         _issuer = issuer;
     }
 
     public string Root { get; }
-    public int Port { get; }
-    public string Host => $"127.0.0.1:{Port}";
+    /// <summary>The port clients use: the <see cref="CountingProxy"/> in front of the registry (so loopback shaping on it slows what clients see).</summary>
+    public int Port => Proxy.Port;
+    /// <summary>host:port for clients; every request goes through the counting proxy.</summary>
+    public string Host => Proxy.Host;
+    /// <summary>The docker-registry process's own port, behind the proxy.</summary>
+    public int RegistryPort { get; }
     public string StorageRoot => Path.Combine(Root, "storage");
     public string LogPath => Path.Combine(Root, "registry.log");
-    /// <summary>Blob bytes the registry has sent for a repository so far (from its access log: 200 and 206 answers).</summary>
-    public long BlobBytesServed(string repository) =>
-        File.ReadLines(LogPath)
-            .Select(l => System.Text.RegularExpressions.Regex.Match(l, $@"""GET /v2/{repository}/blobs/\S+ HTTP/1\.1"" 20[06] (\d+)"))
-            .Where(m => m.Success)
-            .Sum(m => long.Parse(m.Groups[1].Value));
+    private CountingProxy Proxy => _proxy ?? throw new InvalidOperationException("the registry's proxy is not started");
+
+    /// <summary>Blob bytes the registry has sent for a repository so far (200 and 206 answers), exact when called: counted by the proxy before the client gets them.</summary>
+    public long BlobBytesServed(string repository) => Proxy.BlobBytesServed(repository);
+
+    /// <summary>Every request clients made of the registry so far, with its answer.</summary>
+    public IReadOnlyList<ProxiedExchange> Exchanges => Proxy.Exchanges;
 
 
     public static async Task<RegistryServer> StartAsync(RegistryAuth auth = RegistryAuth.None)
@@ -82,16 +88,26 @@ public sealed class RegistryServer : IAsyncDisposable
         string configPath = Path.Combine(root, "config.yml");
         await File.WriteAllTextAsync(configPath, config.Replace("\n" + new string(' ', 0), "\n"));
         var server = new RegistryServer(Launch(root), root, port, issuer);
-        await server.WaitUntilListeningAsync();
+        try
+        {
+            await server.WaitUntilListeningAsync();
+            server._proxy = await CountingProxy.StartAsync($"127.0.0.1:{port}");
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
         return server;
     }
 
     private static Process Launch(string root) =>
         LoggedProcess.Start("/usr/bin/docker-registry", ["serve", Path.Combine(root, "config.yml")], Path.Combine(root, "registry.log"));
 
-    /// <summary>Stops the registry process (for outage tests); <see cref="StartAgainAsync"/> brings it back on the same port and storage.</summary>
+    /// <summary>Stops the registry and its proxy (for outage tests: clients see connection refused); <see cref="StartAgainAsync"/> brings both back on the same ports and storage.</summary>
     public async Task StopAsync()
     {
+        await Proxy.StopAsync();
         _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
     }
@@ -101,28 +117,18 @@ public sealed class RegistryServer : IAsyncDisposable
         _process.Dispose();
         _process = Launch(Root);
         await WaitUntilListeningAsync();
+        await Proxy.StartAgainAsync();
     }
 
-    private async Task WaitUntilListeningAsync()
-    {
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
+    private Task WaitUntilListeningAsync() =>
+        Eventually.Async(async () =>
         {
             if (_process.HasExited)
                 throw new InvalidOperationException($"docker-registry exited with {_process.ExitCode}: {await File.ReadAllTextAsync(LogPath)}");
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", Port);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50);
-            }
-        }
-        throw new TimeoutException("docker-registry did not listen within 20 s");
-    }
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", RegistryPort);
+            return true;
+        }, TimeSpan.FromSeconds(20), $"docker-registry listening on 127.0.0.1:{RegistryPort}", retryOn: e => e is SocketException);
 
     /// <summary>The path of a blob's data file in the registry's storage (for tests that corrupt it).</summary>
     public string BlobDataPath(string digest)
@@ -149,6 +155,8 @@ public sealed class RegistryServer : IAsyncDisposable
             // Already gone.
         }
         _process.Dispose();
+        if (_proxy is not null)
+            await _proxy.DisposeAsync();
         _issuer?.Dispose();
         try
         {

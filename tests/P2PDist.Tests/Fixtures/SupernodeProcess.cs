@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 
 namespace P2PDist.Tests.Fixtures;
 
@@ -7,17 +8,21 @@ namespace P2PDist.Tests.Fixtures;
 public sealed class SupernodeProcess : IAsyncDisposable
 {
     private Process _process;
+    private readonly string[] _args;
+    private string? _caPath;
 
-    private SupernodeProcess(Process process, int port, string logPath)
+    private SupernodeProcess(Process process, int port, string logPath, string[] args)
     {
         _process = process;
         Port = port;
         LogPath = logPath;
+        _args = args;
     }
 
     public int Port { get; }
     public string Address => $"127.0.0.1:{Port}";
     public string LogPath { get; }
+    private string GrpcAddress => $"{(_caPath is null ? "http" : "https")}://{Address}";
 
     /// <summary>Kills the supernode and starts a new one on the same port: it comes back with an empty index.</summary>
     public async Task RestartAsync()
@@ -25,61 +30,102 @@ public sealed class SupernodeProcess : IAsyncDisposable
         _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
         _process.Dispose();
-        _process = (await StartAsync(Port, LogPath))._process;
+        _process = (await StartAsync(Port, LogPath, _args))._process;
     }
 
     public static Task<SupernodeProcess> StartAsync(params string[] extraArgs) =>
         StartAsync(FreePort.Next(), Path.Combine(TestPaths.NewDirectory("supernode"), "supernode.log"), extraArgs);
 
+    /// <summary>A supernode serving gRPC over TLS with <paramref name="certificates"/>; the test's own probes trust its CA.</summary>
+    public static async Task<SupernodeProcess> StartWithTlsAsync(TestCertificates certificates, params string[] extraArgs)
+    {
+        var supernode = await StartAsync(["--tls-cert", certificates.CertificatePath, "--tls-key", certificates.KeyPath, .. extraArgs]);
+        supernode._caPath = certificates.CaPath;
+        return supernode;
+    }
+
     private static async Task<SupernodeProcess> StartAsync(int port, string logPath, params string[] extraArgs)
     {
         var process = LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["supernode", "--listen", $"127.0.0.1:{port}", .. extraArgs]), logPath);
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        try
         {
-            if (process.HasExited)
-                throw new InvalidOperationException($"supernode exited: {await File.ReadAllTextAsync(logPath)}");
-            try
+            await Eventually.Async(async () =>
             {
+                if (process.HasExited)
+                    throw new InvalidOperationException($"supernode exited: {await File.ReadAllTextAsync(logPath)}");
                 using var client = new TcpClient();
                 await client.ConnectAsync("127.0.0.1", port);
-                return new SupernodeProcess(process, port, logPath);
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100);
-            }
+                return true;
+            }, TimeSpan.FromSeconds(30), $"the supernode (log {logPath}) to listen on 127.0.0.1:{port}", retryOn: e => e is SocketException);
         }
-        process.Kill();
-        throw new TimeoutException("supernode did not listen within 30 s");
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return new SupernodeProcess(process, port, logPath, extraArgs);
     }
 
     /// <summary>Waits (bounded) until the supernode names a holder of a chunk: announcements are asynchronous.</summary>
-    public async Task WaitForHolderAsync(string blob, uint ordinal)
-    {
-        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://{Address}");
-        var client = new P2PDist.Protos.Scheduler.Scheduler.SchedulerClient(channel);
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            var reply = await client.FindHoldersAsync(new P2PDist.Protos.Scheduler.FindHoldersRequest { PeerId = "test-probe", BlobDigest = blob, Ordinals = { ordinal } },
-                deadline: DateTime.UtcNow.AddSeconds(5));
-            if (reply.Chunks.Any(c => c.Holders.Count > 0))
-                return;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"no peer announced chunk {ordinal} of {blob} within 20 s");
-    }
+    public Task WaitForHolderAsync(string blob, uint ordinal) => WaitForHoldersAsync(blob, [ordinal]);
+
+    /// <summary>Waits until every chunk <c>0 .. chunkCount-1</c> of a blob has at least <paramref name="holders"/> holders.</summary>
+    public Task WaitForEveryChunkHeldAsync(string blob, int chunkCount, int holders = 1) =>
+        WaitForHoldersAsync(blob, [.. Enumerable.Range(0, chunkCount).Select(i => (uint)i)], holders);
+
+    /// <summary>Waits until each of <paramref name="ordinals"/> has at least <paramref name="holders"/> holders; fails naming the chunks still short.</summary>
+    public Task WaitForHoldersAsync(string blob, IReadOnlyList<uint> ordinals, int holders = 1) =>
+        Eventually.Async(async () =>
+            {
+                var counts = new Dictionary<uint, int>();
+                foreach (var batch in ordinals.Chunk(4096)) // the supernode's per-query limit
+                {
+                    foreach (var chunk in (await FindHoldersAsync(blob, batch)).Chunks)
+                        counts[chunk.Ordinal] = chunk.Holders.Count;
+                }
+                return counts;
+            },
+            counts => ordinals.All(o => counts.GetValueOrDefault(o) >= holders),
+            TimeSpan.FromSeconds(20),
+            $"{holders}+ holders of chunks {Describe(ordinals)} of {blob}",
+            counts => "chunks short of holders: " + string.Join(", ", ordinals.Where(o => counts.GetValueOrDefault(o) < holders).Take(20).Select(o => $"{o} ({counts.GetValueOrDefault(o)})")));
+
+    /// <summary>Waits until the supernode names no holder of a chunk any more (withdrawn, or its holder expired).</summary>
+    public Task WaitForNoHolderAsync(string blob, uint ordinal, TimeSpan timeout) =>
+        Eventually.Async(() => HoldersAsync(blob, ordinal), holders => holders.Count == 0, timeout,
+            $"no holder of chunk {ordinal} of {blob}", holders => "holders: " + string.Join(", ", holders));
 
     /// <summary>The holders the supernode names for a chunk right now.</summary>
-    public async Task<List<string>> HoldersAsync(string blob, uint ordinal)
+    public async Task<List<string>> HoldersAsync(string blob, uint ordinal) =>
+        (await FindHoldersAsync(blob, [ordinal])).Chunks.SelectMany(c => c.Holders).Select(h => h.Address).ToList();
+
+    /// <summary>
+    /// Asks as an unregistered probe with no_election set: the answer assigns no load to the holders and elects no one,
+    /// so watching the supernode does not change whom it ranks first.
+    /// </summary>
+    private async Task<P2PDist.Protos.Scheduler.FindHoldersResponse> FindHoldersAsync(string blob, IEnumerable<uint> ordinals)
     {
-        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://{Address}");
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(GrpcAddress, ChannelOptions());
         var client = new P2PDist.Protos.Scheduler.Scheduler.SchedulerClient(channel);
-        var reply = await client.FindHoldersAsync(new P2PDist.Protos.Scheduler.FindHoldersRequest { PeerId = "test-probe", BlobDigest = blob, Ordinals = { ordinal } },
-            deadline: DateTime.UtcNow.AddSeconds(5));
-        return reply.Chunks.SelectMany(c => c.Holders).Select(h => h.Address).ToList();
+        var request = new P2PDist.Protos.Scheduler.FindHoldersRequest { PeerId = "test-probe", BlobDigest = blob, NoElection = true };
+        request.Ordinals.AddRange(ordinals);
+        return await client.FindHoldersAsync(request, deadline: DateTime.UtcNow.AddSeconds(5));
     }
+
+    /// <summary>Plain gRPC, or TLS trusting only the test CA (as the peers do with --supernode-ca).</summary>
+    private Grpc.Net.Client.GrpcChannelOptions ChannelOptions()
+    {
+        if (_caPath is null)
+            return new Grpc.Net.Client.GrpcChannelOptions();
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.Add(X509Certificate2.CreateFromPem(File.ReadAllText(_caPath)));
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.CertificateChainPolicy = policy;
+        return new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true };
+    }
+
+    private static string Describe(IReadOnlyList<uint> ordinals) =>
+        ordinals.Count <= 8 ? string.Join(", ", ordinals) : $"{ordinals[0]}..{ordinals[^1]} ({ordinals.Count} chunks)";
 
     public async ValueTask DisposeAsync()
     {

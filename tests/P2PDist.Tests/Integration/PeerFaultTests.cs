@@ -66,9 +66,8 @@ public sealed class PeerFaultTests
         // The registry is gone too: the remount uses the kept manifest and bootstrap, the data the chunk cache.
         await server.StopAsync();
         await peer.RestartAsync();
-        var clock = Stopwatch.StartNew();
-        while (!(await peer.CliAsync("mounts")).Stdout.Contains(mountPoint, StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
-            await Task.Delay(200);
+        await Eventually.Async(() => peer.CliAsync("mounts"), listed => listed.Stdout.Contains(mountPoint, StringComparison.Ordinal), TimeSpan.FromSeconds(30),
+            $"`p2pdist mounts` to list {mountPoint} again after the restart", listed => listed.Output);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "data.bin")));
     }
 }

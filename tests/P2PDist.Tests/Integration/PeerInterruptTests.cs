@@ -20,11 +20,14 @@ public sealed class PeerInterruptTests
         await using var peer = await PeerProcess.StartAsync(null, "--read-timeout", "120");
         string mountPoint = await peer.MountAsync($"{server.Host}/interrupt:rafs");
 
+        int exchangesBefore = server.Exchanges.Count;
         await using (await LoopbackShaping.LimitAsync(server.Port, "200kbit")) // one 1 MiB chunk takes ~40 s
         {
             using var reader = Process.Start(new ProcessStartInfo("cat", Path.Combine(mountPoint, "slow.bin")) { RedirectStandardOutput = true })!;
             _ = reader.StandardOutput.BaseStream.CopyToAsync(Stream.Null);
-            await Task.Delay(1500);
+            // The read is waiting once the daemon's ranged GET for its chunk has been answered and is trickling in.
+            await Eventually.Async(() => Task.FromResult(server.Exchanges.Skip(exchangesBefore).Any(e => e.IsBlobDownload("interrupt") && e.Status == 206)),
+                TimeSpan.FromSeconds(30), "the daemon's ranged GET of slow.bin's chunk", () => string.Join("; ", server.Exchanges.Skip(exchangesBefore)));
             Assert.False(reader.HasExited, "the read should still be waiting for its chunk");
             var clock = Stopwatch.StartNew();
             reader.Kill();

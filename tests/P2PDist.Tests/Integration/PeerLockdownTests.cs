@@ -184,7 +184,7 @@ public sealed class PeerLockdownTests(RegistryFixture registry)
         await using var peer = await PeerProcess.StartAsync();
         string other = await peer.MountAsync(target);
         var stuck = peer.CliAsync("mount", $"{tarpit.Host}/stuck:v1", TestPaths.NewDirectory("mnt"), "--plain-http");
-        await Eventually(() => tarpit.Accepted > 0, TimeSpan.FromSeconds(30), "the stuck mount to reach the tar pit");
+        await Eventually.Async(() => Task.FromResult(tarpit.Accepted > 0), TimeSpan.FromSeconds(30), "the stuck mount to reach the tar pit");
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var list = await peer.CliAsync("mounts");
@@ -195,18 +195,6 @@ public sealed class PeerLockdownTests(RegistryFixture registry)
         Assert.Equal(Marker, await File.ReadAllBytesAsync(Path.Combine(await peer.MountAsync(target), "marker")));
         await peer.StopAsync();
         Assert.NotEqual(0, (await stuck).ExitCode);
-    }
-
-    private static async Task Eventually(Func<bool> condition, TimeSpan timeout, string what)
-    {
-        using var deadline = new CancellationTokenSource(timeout);
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
-        while (!condition())
-        {
-            if (deadline.IsCancellationRequested)
-                throw new TimeoutException($"waited {timeout.TotalSeconds:0} s for {what}");
-            await timer.WaitForNextTickAsync();
-        }
     }
 
     private static HttpClient LocalApiClient(PeerProcess peer)

@@ -18,12 +18,10 @@ public sealed class PeerSwarmTests
         string firstMount = await first.MountAsync(target);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(firstMount, "app/data.bin")));
         string secondMount = await second.MountAsync(target);
-        await supernode.WaitForHolderAsync(await P2PDistCli.BlobOfAsync(target), 3); // the last of the four chunks
-        await Task.Delay(300); // the registry writes its access log after answering
-        long before = server.BlobBytesServed("swarm");
+        await supernode.WaitForEveryChunkHeldAsync(await P2PDistCli.BlobOfAsync(target), 4);
+        long before = server.BlobBytesServed("swarm"); // exact: the registry's proxy counts before it sends
 
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(secondMount, "app/data.bin")));
-        await Task.Delay(500);
         long fromRegistry = server.BlobBytesServed("swarm") - before;
         Assert.True(fromRegistry == 0, $"the second peer made the registry serve {fromRegistry} bytes");
         Assert.Equal(4L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
@@ -101,10 +99,7 @@ public sealed class PeerSwarmTests
         await supernode.WaitForHolderAsync(blob, 0);
 
         dying.Kill();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while ((await supernode.HoldersAsync(blob, 0)).Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(20))
-            await Task.Delay(200);
-        Assert.Empty(await supernode.HoldersAsync(blob, 0));
+        await supernode.WaitForNoHolderAsync(blob, 0, TimeSpan.FromSeconds(20)); // --peer-timeout 2: expired with its holdings
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await reader.MountAsync(target), "data.bin")));
     }
 
@@ -120,13 +115,12 @@ public sealed class PeerSwarmTests
         var expected = await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync());
         TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[0].MountAsync(target))); // reads every file
         var info = await peers[0].MountInfoAsync(target);
-        string blob = await P2PDistCli.BlobOfAsync(target);
-        await supernode.WaitForHolderAsync(blob, 0);
-        await Task.Delay(500); // the rest of the batched announcements
+        Assert.Equal(info.ChunkCount, info.ChunksCached); // reading every file cached every chunk...
+        foreach (var (blob, chunkCount) in await P2PDistCli.BlobsOfAsync(target))
+            await supernode.WaitForEveryChunkHeldAsync(blob, chunkCount); // ...and every one is announced, batches included
         long before = server.BlobBytesServed("four-peers");
         for (int i = 1; i < 4; i++)
             TreeSnapshot.AssertEqual(expected, await TreeSnapshot.CaptureAsync(await peers[i].MountAsync(target)));
-        await Task.Delay(300);
         long fromRegistry = server.BlobBytesServed("four-peers") - before;
         Assert.True(fromRegistry < info.BytesFetched / 10, $"peers 2-4 made the registry serve {fromRegistry:N0} bytes (the first peer fetched {info.BytesFetched:N0})");
         for (int i = 1; i < 4; i++)
@@ -167,7 +161,6 @@ public sealed class PeerSwarmTests
         var reads = mounts.Select(m => File.ReadAllBytesAsync(Path.Combine(m, "data.bin"))).ToList();
         foreach (var read in reads)
             Assert.Equal(content, await read);
-        await Task.Delay(300);
         long fromOrigin = server.BlobBytesServed("cold-start") - before;
         // Election alone measured 1.375 copies here (merged origin runs overlapped); with run claims, 1.00.
         Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for an {content.Length:N0}-byte file read by 4 peers at once");
@@ -184,17 +177,8 @@ public sealed class PeerSwarmTests
         var peers = swarm.Peers;
         long before = server.BlobBytesServed("prefetch-swarm");
         string[] mounts = await Task.WhenAll(peers.Select(p => p.MountAsync(target))); // nobody reads: the prefetch alone fetches everything
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var infos = new List<P2PDist.Peer.Daemon.MountInfo>();
-        while (clock.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            infos = [.. await Task.WhenAll(peers.Select(p => p.MountInfoAsync(target)))];
-            if (infos.All(i => i.ChunksCached == i.ChunkCount))
-                break;
-            await Task.Delay(200);
-        }
-        Assert.All(infos, i => Assert.Equal(i.ChunkCount, i.ChunksCached));
-        await Task.Delay(300);
+        var infos = await Eventually.Async(() => Task.WhenAll(peers.Select(p => p.MountInfoAsync(target))), all => all.All(i => i.ChunksCached == i.ChunkCount),
+            TimeSpan.FromSeconds(60), "every peer's prefetch to cache every chunk", all => "chunks cached: " + string.Join(", ", all.Select(i => $"{i.ChunksCached}/{i.ChunkCount}")));
         long fromOrigin = server.BlobBytesServed("prefetch-swarm") - before;
         Assert.True(fromOrigin <= content.Length * 11 / 10, $"the origin sent {fromOrigin:N0} bytes for a {content.Length:N0}-byte image prefetched by 5 peers");
         Assert.True(infos.Sum(i => i.BytesFromPeers) >= 3L * content.Length, $"peers exchanged only {infos.Sum(i => i.BytesFromPeers):N0} bytes");

@@ -37,19 +37,8 @@ public sealed class TlsRegistryTests
         }
     }
 
-    private static async Task<string> PushWhenReadyAsync(string host, RegistryOptions options)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return await SampleImages.ManyFiles(5).PushAsync(host, "tls", "v1", options with { MaxAttempts = 1 });
-            }
-            catch (RegistryException) when (deadline.Elapsed < TimeSpan.FromSeconds(20))
-            {
-                await Task.Delay(100);
-            }
-        }
-    }
+    /// <summary>Pushes as soon as the registry answers over TLS (it listens a moment after starting).</summary>
+    private static Task<string> PushWhenReadyAsync(string host, RegistryOptions options) =>
+        Eventually.Async(() => SampleImages.ManyFiles(5).PushAsync(host, "tls", "v1", options with { MaxAttempts = 1 }), _ => true, TimeSpan.FromSeconds(20),
+            $"a push to the TLS registry at {host}", retryOn: e => e is RegistryException);
 }

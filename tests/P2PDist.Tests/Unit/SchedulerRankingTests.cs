@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using P2PDist.Peer.P2P;
 using P2PDist.Supernode;
 
@@ -8,9 +9,10 @@ public sealed class SchedulerRankingTests
 {
     private const string Blob = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
-    private static SchedulerIndex IndexWith(params (string Id, string Zone)[] peers)
+    private static SchedulerIndex IndexWith(params (string Id, string Zone)[] peers) => IndexWith(new SchedulerIndex(), peers);
+
+    private static SchedulerIndex IndexWith(SchedulerIndex index, params (string Id, string Zone)[] peers)
     {
-        var index = new SchedulerIndex();
         index.Register(new PeerState("me", "127.0.2.1:1", new Dictionary<string, string> { ["zone"] = "a" }, 0, 0));
         foreach (var (id, zone) in peers)
         {
@@ -58,12 +60,48 @@ public sealed class SchedulerRankingTests
     [Fact]
     public void DroppedChunksAndSilentPeers_LeaveTheIndex()
     {
-        var index = IndexWith(("p1", "a"), ("p2", "a"));
+        var clock = new FakeTimeProvider();
+        var index = IndexWith(new SchedulerIndex { Clock = clock }, ("p1", "a"), ("p2", "a"));
         index.Remove("p1", Blob, 3, 2);
         Assert.Equal(["p2"], index.Holders("me", Blob, 4, new Random(7)).Select(p => p.Id));
         Assert.Equal(2, index.Holders("me", Blob, 5, new Random(8)).Count);
-        Assert.Equal(3, index.Expire(TimeSpan.FromSeconds(-1)).Count); // everyone is silent "forever"
+        clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.Empty(index.Expire(TimeSpan.FromSeconds(30))); // silent for exactly the timeout: not yet
+        index.Touch("p2");
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(["me", "p1"], index.Expire(TimeSpan.FromSeconds(30)).Order(StringComparer.Ordinal)); // p2 spoke a second ago
+        Assert.Equal(["p2"], index.Holders("me", Blob, 0, new Random(9), assign: false).Select(p => p.Id));
+        clock.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(["p2"], index.Expire(TimeSpan.FromSeconds(30)));
         Assert.Equal(0, index.BlobCount);
+    }
+
+    [Fact]
+    public void OriginFetchLease_RunsOut_ThenTheNextAskerIsElected()
+    {
+        var clock = new FakeTimeProvider();
+        var index = new SchedulerIndex { Clock = clock, OriginFetchLease = TimeSpan.FromSeconds(5) };
+        Assert.True(index.ElectOriginFetcher(Blob, 7, "a"));
+        clock.Advance(TimeSpan.FromSeconds(4.9));
+        Assert.False(index.ElectOriginFetcher(Blob, 7, "b")); // a is still fetching: b waits
+        Assert.True(index.IsBeingFetched(Blob, 7));
+        clock.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.False(index.IsBeingFetched(Blob, 7)); // a's lease ran out (a crashed, or never announced)
+        Assert.True(index.ElectOriginFetcher(Blob, 7, "b"));
+        Assert.False(index.ElectOriginFetcher(Blob, 7, "a"));
+    }
+
+    [Fact]
+    public void BlockedPeer_IsRankedAgain_OnceItsBlockRunsOut()
+    {
+        var clock = new FakeTimeProvider();
+        var index = IndexWith(new SchedulerIndex { Clock = clock, BlockFor = TimeSpan.FromMinutes(10) }, ("liar", "a"));
+        Assert.True(index.Report("liar", badDigest: true));
+        Assert.Empty(index.Holders("me", Blob, 0, new Random(10), assign: false));
+        clock.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromSeconds(1));
+        Assert.Empty(index.Holders("me", Blob, 0, new Random(11), assign: false));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(["liar"], index.Holders("me", Blob, 0, new Random(12), assign: false).Select(p => p.Id));
     }
 
     [Fact]
@@ -81,18 +119,53 @@ public sealed class SchedulerRankingTests
     }
 
     [Fact]
-    public async Task UploadLimiter_RefusesPastItsSlots_AndPacesToItsRate()
+    public void UploadLimiter_RefusesPastItsSlots()
     {
-        var limiter = new UploadLimiter(slots: 2, bytesPerSecond: 1 << 20);
+        var limiter = new UploadLimiter(slots: 2, bytesPerSecond: 0);
         Assert.True(limiter.TryEnter());
         Assert.True(limiter.TryEnter());
         Assert.False(limiter.TryEnter());
+        Assert.Equal(2, limiter.Active); // the refused attempt took nothing
         limiter.Exit();
         Assert.True(limiter.TryEnter());
         Assert.Equal(2, limiter.Active);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+    }
+
+    // Task.Delay(TimeSpan, TimeProvider) waits whole milliseconds, so the checks below leave a millisecond or more either side.
+    [Fact]
+    public async Task UploadLimiter_PacesToItsRate()
+    {
+        var clock = new FakeTimeProvider();
+        var limiter = new UploadLimiter(slots: 2, bytesPerSecond: 1_000_000, clock);
+        // Pieces of 64,000 bytes at 1 MB/s: each owes 64 ms, however fast the caller asks.
         for (int i = 0; i < 8; i++)
-            await limiter.PaceAsync(64 << 10, CancellationToken.None); // 512 KiB at 1 MiB/s
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.35, 5);
+        {
+            var pace = limiter.PaceAsync(64_000, CancellationToken.None).AsTask();
+            clock.Advance(TimeSpan.FromMilliseconds(62));
+            Assert.False(pace.IsCompleted, $"piece {i} was let through after 62 ms of its 64");
+            clock.Advance(TimeSpan.FromMilliseconds(2));
+            await pace.WaitAsync(TimeSpan.FromSeconds(10)); // a real-time bound only in case it never completes
+        }
+    }
+
+    [Fact]
+    public async Task UploadLimiter_AfterIdling_BurstsAtMost100MsOfItsRate()
+    {
+        var clock = new FakeTimeProvider();
+        var limiter = new UploadLimiter(slots: 1, bytesPerSecond: 1_000_000, clock);
+        clock.Advance(TimeSpan.FromMinutes(1)); // a long idle saves up no more than a tenth of a second of rate
+        Assert.True(limiter.PaceAsync(100_000, CancellationToken.None).IsCompleted); // the 100,000 bytes saved, sent at once
+        var next = limiter.PaceAsync(64_000, CancellationToken.None).AsTask(); // nothing left: owes 64 ms
+        clock.Advance(TimeSpan.FromMilliseconds(62));
+        Assert.False(next.IsCompleted, "the burst after idling was more than 100 ms of rate");
+        clock.Advance(TimeSpan.FromMilliseconds(2));
+        await next.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public void UploadLimiter_WithoutARate_NeverWaits()
+    {
+        var limiter = new UploadLimiter(slots: 1, bytesPerSecond: 0, new FakeTimeProvider());
+        Assert.True(limiter.PaceAsync(64 << 20, CancellationToken.None).IsCompleted);
     }
 }
