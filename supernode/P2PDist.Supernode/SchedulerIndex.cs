@@ -76,6 +76,13 @@ internal sealed partial class SchedulerIndex
 
     private bool IsBlockedLocked(string peer) => _blockedUntil.TryGetValue(peer, out var until) && until > Now;
 
+    /// <summary>The upload rate requesters measured for a peer (0: none yet).</summary>
+    public double MeasuredBytesPerSecond(string peerId)
+    {
+        lock (_lock)
+            return _peers.TryGetValue(peerId, out var peer) ? peer.MeasuredBytesPerSecond : 0;
+    }
+
     public bool IsDemoted(string peerId)
     {
         lock (_lock)
