@@ -64,6 +64,7 @@ public sealed record SupernodeOptions
             TlsKeyFile = Env("TLS_KEY") ?? options.TlsKeyFile,
             PeerTimeoutSeconds = EnvSeconds("PEER_TIMEOUT_SECONDS") ?? options.PeerTimeoutSeconds,
             BlockSeconds = EnvSeconds("BLOCK_SECONDS") ?? options.BlockSeconds,
+            ReportersBeforeBlock = Env("REPORTERS_BEFORE_BLOCK") is { } reporters && int.TryParse(reporters, System.Globalization.CultureInfo.InvariantCulture, out int k) ? k : options.ReportersBeforeBlock,
             AllowLoopbackAddresses = Env("ALLOW_LOOPBACK") is { } loopback ? loopback is "1" or "true" or "yes" : options.AllowLoopbackAddresses,
         };
         if (flags is not null)
