@@ -1,16 +1,28 @@
 namespace P2PDist.Protos.Scheduler;
 
 /// <summary>
-/// A growable bitmap of chunk ordinals: one bit per chunk of a blob, not an object per chunk. The supernode
+/// A set of chunk ordinals kept as sorted, disjoint, non-adjacent runs [start, end): memory grows with the
+/// number of runs held, never with the size of the largest ordinal (a single ordinal near 2^24 costs one run,
+/// not a 2 MiB bitmap), and adding a range costs a binary search, not a loop over its ordinals. The supernode
 /// keeps one per (blob, holder); a peer keeps one per blob for what it holds and what it will announce.
 /// </summary>
 public sealed class OrdinalSet
 {
-    private ulong[] _words = new ulong[4];
+    private readonly List<Run> _runs = [];
 
+    private readonly record struct Run(uint Start, uint End);
+
+    /// <summary>Ordinals held.</summary>
     public int Count { get; private set; }
 
-    public bool Contains(uint ordinal) => ordinal / 64 < _words.Length && (_words[ordinal / 64] & (1UL << (int)(ordinal % 64))) != 0;
+    /// <summary>Maximal runs held: what this set costs in memory and on the wire.</summary>
+    public int RunCount => _runs.Count;
+
+    public bool Contains(uint ordinal)
+    {
+        int at = FirstEndingAfter(ordinal);
+        return at < _runs.Count && _runs[at].Start <= ordinal;
+    }
 
     public void Add(uint ordinal) => AddRange(ordinal, 1);
 
@@ -18,30 +30,165 @@ public sealed class OrdinalSet
 
     public void AddRange(uint start, uint length)
     {
-        for (uint o = start; o < start + length; o++)
+        uint end = EndOf(start, length);
+        if (length == 0)
+            return;
+        if (_runs.Count == 0 || _runs[^1].End < start)
         {
-            int word = (int)(o / 64);
-            if (word >= _words.Length)
-                Array.Resize(ref _words, Math.Max(_words.Length * 2, word + 1));
-            ulong bit = 1UL << (int)(o % 64);
-            if ((_words[word] & bit) == 0)
-            {
-                _words[word] |= bit;
-                Count++;
-            }
+            _runs.Add(new Run(start, end)); // the common case: ascending announcements append
+            Count += (int)length;
+            return;
         }
+        // Runs that overlap or touch [start, end) merge with it into one.
+        int first = FirstEndingAtOrAfter(start);
+        int last = first;
+        uint mergedStart = start, mergedEnd = end;
+        long covered = 0;
+        while (last < _runs.Count && _runs[last].Start <= end)
+        {
+            mergedStart = Math.Min(mergedStart, _runs[last].Start);
+            mergedEnd = Math.Max(mergedEnd, _runs[last].End);
+            covered += _runs[last].End - _runs[last].Start;
+            last++;
+        }
+        _runs.RemoveRange(first, last - first);
+        _runs.Insert(first, new Run(mergedStart, mergedEnd));
+        Count += (int)(mergedEnd - mergedStart - covered);
     }
 
     public void RemoveRange(uint start, uint length)
     {
-        for (uint o = start; o < start + length && o / 64 < _words.Length; o++)
+        uint end = EndOf(start, length);
+        if (length == 0 || _runs.Count == 0)
+            return;
+        int first = FirstEndingAfter(start);
+        int last = first;
+        var kept = new List<Run>(2);
+        while (last < _runs.Count && _runs[last].Start < end)
         {
-            ulong bit = 1UL << (int)(o % 64);
-            if ((_words[o / 64] & bit) != 0)
+            var run = _runs[last];
+            if (run.Start < start)
+                kept.Add(new Run(run.Start, start));
+            if (run.End > end)
+                kept.Add(new Run(end, run.End));
+            Count -= (int)(Math.Min(run.End, end) - Math.Max(run.Start, start));
+            last++;
+        }
+        if (last == first)
+            return;
+        _runs.RemoveRange(first, last - first);
+        _runs.InsertRange(first, kept);
+    }
+
+    /// <summary>
+    /// Adds ranges given in ascending, non-overlapping order (as an announcement carries them) in one linear
+    /// merge: O(runs held + ranges given), whatever their order relative to what is held.
+    /// </summary>
+    public void AddSorted(IReadOnlyList<uint> starts, IReadOnlyList<uint> lengths)
+    {
+        if (starts.Count == 0)
+            return;
+        if (starts.Count <= 2)
+        {
+            for (int i = 0; i < starts.Count; i++)
+                AddRange(starts[i], lengths[i]);
+            return;
+        }
+        RequireAscending(starts);
+        var merged = new List<Run>(_runs.Count + starts.Count);
+        int held = 0, given = 0;
+        long count = 0;
+        while (held < _runs.Count || given < starts.Count)
+        {
+            Run next;
+            if (given >= starts.Count || (held < _runs.Count && _runs[held].Start <= starts[given]))
+                next = _runs[held++];
+            else
             {
-                _words[o / 64] &= ~bit;
-                Count--;
+                next = new Run(starts[given], EndOf(starts[given], lengths[given]));
+                given++;
+                if (next.Start == next.End)
+                    continue;
             }
+            if (merged.Count > 0 && merged[^1].End >= next.Start)
+            {
+                var tail = merged[^1];
+                if (next.End > tail.End)
+                {
+                    count += next.End - tail.End;
+                    merged[^1] = tail with { End = next.End };
+                }
+            }
+            else
+            {
+                merged.Add(next);
+                count += next.End - next.Start;
+            }
+        }
+        _runs.Clear();
+        _runs.AddRange(merged);
+        Count = (int)count;
+    }
+
+    /// <summary>
+    /// Removes ranges given in ascending, non-overlapping order in one linear pass: O(runs held + ranges given).
+    /// </summary>
+    public void RemoveSorted(IReadOnlyList<uint> starts, IReadOnlyList<uint> lengths)
+    {
+        if (starts.Count <= 2 || _runs.Count == 0)
+        {
+            for (int i = 0; i < starts.Count; i++)
+                RemoveRange(starts[i], lengths[i]);
+            return;
+        }
+        RequireAscending(starts);
+        var kept = new List<Run>(_runs.Count + 1);
+        long count = 0;
+        int given = 0;
+        foreach (var held in _runs)
+        {
+            uint from = held.Start;
+            // Skip removals that end before this run; cut the run by those that overlap it.
+            while (given < starts.Count && EndOf(starts[given], lengths[given]) <= from)
+                given++;
+            int g = given;
+            while (from < held.End && g < starts.Count && starts[g] < held.End)
+            {
+                if (lengths[g] == 0)
+                {
+                    g++;
+                    continue;
+                }
+                uint removeEnd = EndOf(starts[g], lengths[g]);
+                if (starts[g] > from)
+                    Keep(new Run(from, starts[g]));
+                from = Math.Max(from, removeEnd);
+                if (removeEnd <= held.End)
+                    g++;
+                else
+                    break;
+            }
+            given = g;
+            if (from < held.End)
+                Keep(new Run(from, held.End));
+        }
+        _runs.Clear();
+        _runs.AddRange(kept);
+        Count = (int)count;
+
+        void Keep(Run run)
+        {
+            kept.Add(run);
+            count += run.End - run.Start;
+        }
+    }
+
+    private static void RequireAscending(IReadOnlyList<uint> starts)
+    {
+        for (int i = 1; i < starts.Count; i++)
+        {
+            if (starts[i] < starts[i - 1])
+                throw new ArgumentException($"range starts must ascend: {starts[i]} follows {starts[i - 1]}", nameof(starts));
         }
     }
 
@@ -49,34 +196,34 @@ public sealed class OrdinalSet
     public OrdinalRanges ToRanges(string blob)
     {
         var ranges = new OrdinalRanges { BlobDigest = blob };
-        uint start = 0, length = 0;
-        for (int word = 0; word < _words.Length; word++)
+        foreach (var run in _runs)
         {
-            if (_words[word] == 0)
-                continue; // whole empty words are skipped: a sparse million-chunk set costs little
-            for (int bit = 0; bit < 64; bit++)
-            {
-                if ((_words[word] & (1UL << bit)) == 0)
-                    continue;
-                uint ordinal = (uint)(word * 64 + bit);
-                if (length > 0 && ordinal == start + length)
-                {
-                    length++;
-                    continue;
-                }
-                if (length > 0)
-                {
-                    ranges.Starts.Add(start);
-                    ranges.Lengths.Add(length);
-                }
-                (start, length) = (ordinal, 1);
-            }
-        }
-        if (length > 0)
-        {
-            ranges.Starts.Add(start);
-            ranges.Lengths.Add(length);
+            ranges.Starts.Add(run.Start);
+            ranges.Lengths.Add(run.End - run.Start);
         }
         return ranges;
     }
+
+    private static uint EndOf(uint start, uint length) =>
+        (ulong)start + length <= uint.MaxValue
+            ? start + length
+            : throw new ArgumentOutOfRangeException(nameof(length), $"ordinals {start}+{length} run past {uint.MaxValue}");
+
+    /// <summary>Index of the first run with End &gt; ordinal (the run that would contain it), or the count.</summary>
+    private int FirstEndingAfter(uint ordinal)
+    {
+        int low = 0, high = _runs.Count;
+        while (low < high)
+        {
+            int mid = (low + high) >>> 1;
+            if (_runs[mid].End > ordinal)
+                high = mid;
+            else
+                low = mid + 1;
+        }
+        return low;
+    }
+
+    /// <summary>Index of the first run with End &gt;= ordinal (one that overlaps or touches a range starting there).</summary>
+    private int FirstEndingAtOrAfter(uint ordinal) => ordinal == 0 ? 0 : FirstEndingAfter(ordinal - 1);
 }

@@ -3,7 +3,7 @@ using P2PDist.Protos.Scheduler;
 namespace P2PDist.Supernode;
 
 /// <summary>
-/// The peers holding chunks of one blob, each with a bitmap of the ordinals it holds, in an array so a holder
+/// The peers holding chunks of one blob, each with the run list of the ordinals it holds, in an array so a holder
 /// query can sample it from a random start instead of visiting every holder.
 /// </summary>
 internal sealed class BlobHolders
@@ -12,6 +12,8 @@ internal sealed class BlobHolders
     private readonly Dictionary<string, int> _position = new(StringComparer.Ordinal);
 
     public int Count => _holders.Count;
+
+    public OrdinalSet? Find(string peerId) => _position.TryGetValue(peerId, out int at) ? _holders[at].Ordinals : null;
 
     public OrdinalSet For(PeerState peer)
     {

@@ -7,7 +7,7 @@ namespace P2PDist.Supernode;
 
 /// <summary>
 /// `p2pdist supernode`: the scheduler served over gRPC (HTTP/2, TLS when configured) on the listen address,
-/// Prometheus metrics on their own address, and a loop that drops peers whose heartbeats stopped.
+/// Prometheus metrics on their own address, and a timer that drops peers whose heartbeats stopped (PeerExpiry).
 /// </summary>
 public static class SupernodeHost
 {
@@ -32,13 +32,7 @@ public static class SupernodeHost
             if (options.MetricsListen is not null)
                 k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen), o => o.Protocols = HttpProtocols.Http1);
         });
-        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = 4 << 20);
-        builder.Services.AddSingleton(new SchedulerIndex
-        {
-            BlockFor = TimeSpan.FromSeconds(options.BlockSeconds),
-            OriginFetchersPerChunk = options.OriginFetchersPerChunk,
-            OriginFetchLease = TimeSpan.FromSeconds(options.OriginLeaseSeconds),
-        });
+        builder.Services.AddScheduler(SchedulerServices.IndexFor(options, TimeProvider.System));
         await using var app = builder.Build();
         app.MapGrpcService<SchedulerService>();
         var index = app.Services.GetRequiredService<SchedulerIndex>();
@@ -56,15 +50,7 @@ public static class SupernodeHost
             endpoint, certificate is null ? "h2c" : "TLS", options.MetricsListen is null ? "(off)" : $"http://{options.MetricsListen}/metrics", options.PeerTimeoutSeconds);
         try
         {
-            while (!stop.IsCancellationRequested)
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), stop);
-                foreach (var peer in index.Expire(TimeSpan.FromSeconds(options.PeerTimeoutSeconds)))
-                {
-                    SupernodeMetrics.Expired.Inc();
-                    app.Logger.LogWarning("peer {PeerId} missed its heartbeats: dropped with its holdings", peer);
-                }
-            }
+            await Task.Delay(Timeout.Infinite, stop); // the expiry timer (PeerExpiry) runs as a hosted service
         }
         catch (OperationCanceledException)
         {

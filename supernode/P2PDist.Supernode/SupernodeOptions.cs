@@ -22,10 +22,13 @@ public sealed record SupernodeOptions
     public string? TlsCertificateFile { get; init; }
     public string? TlsKeyFile { get; init; }
 
-    /// <summary>Seconds without a heartbeat after which a peer is dropped with its holdings (peers beat every 5 s).</summary>
+    /// <summary>
+    /// Seconds without a heartbeat after which a peer is dropped with its holdings. Peers beat every 5 s, or a
+    /// third of this when that is shorter: the supernode tells them at registration (ProtocolTimings).
+    /// </summary>
     public double PeerTimeoutSeconds { get; init; } = 15;
 
-    /// <summary>Seconds a peer reported for a bad digest, or repeated timeouts, is left out of holder lists.</summary>
+    /// <summary>Seconds a peer reported (by <see cref="ReportersBeforeBlock"/> distinct peers) is left out of holder lists.</summary>
     public double BlockSeconds { get; init; } = 600;
 
     /// <summary>Peers that may fetch one chunk from the origin at once; the others wait for them.</summary>
@@ -33,6 +36,19 @@ public sealed record SupernodeOptions
 
     /// <summary>Seconds an elected origin fetcher has before another peer is elected.</summary>
     public double OriginLeaseSeconds { get; init; } = 5;
+
+    /// <summary>
+    /// Distinct peers that must report a peer (each one it was recently sent to) before it is blocked: one
+    /// client alone cannot get an honest peer blocked.
+    /// </summary>
+    public int ReportersBeforeBlock { get; init; } = 2;
+
+    /// <summary>
+    /// Accept loopback chunk-server addresses (127.0.0.0/8, ::1) at registration. Allowed by default because
+    /// tests and one-machine clusters use them; a multi-node cluster should turn it off, so that no peer can
+    /// point others at their own loopback services. Unspecified, multicast and link-local addresses are always refused.
+    /// </summary>
+    public bool AllowLoopbackAddresses { get; init; } = true;
 
     public static SupernodeOptions Load(string? configFile, IDictionary<string, string?> environment, SupernodeOptions? flags)
     {
@@ -48,6 +64,8 @@ public sealed record SupernodeOptions
             TlsKeyFile = Env("TLS_KEY") ?? options.TlsKeyFile,
             PeerTimeoutSeconds = EnvSeconds("PEER_TIMEOUT_SECONDS") ?? options.PeerTimeoutSeconds,
             BlockSeconds = EnvSeconds("BLOCK_SECONDS") ?? options.BlockSeconds,
+            ReportersBeforeBlock = Env("REPORTERS_BEFORE_BLOCK") is { } reporters && int.TryParse(reporters, System.Globalization.CultureInfo.InvariantCulture, out int k) ? k : options.ReportersBeforeBlock,
+            AllowLoopbackAddresses = Env("ALLOW_LOOPBACK") is { } loopback ? loopback is "1" or "true" or "yes" : options.AllowLoopbackAddresses,
         };
         if (flags is not null)
             options = Overlay(options, flags);
@@ -70,6 +88,8 @@ public sealed record SupernodeOptions
             BlockSeconds = flags.BlockSeconds != defaults.BlockSeconds ? flags.BlockSeconds : options.BlockSeconds,
             OriginFetchersPerChunk = flags.OriginFetchersPerChunk != defaults.OriginFetchersPerChunk ? flags.OriginFetchersPerChunk : options.OriginFetchersPerChunk,
             OriginLeaseSeconds = flags.OriginLeaseSeconds != defaults.OriginLeaseSeconds ? flags.OriginLeaseSeconds : options.OriginLeaseSeconds,
+            ReportersBeforeBlock = flags.ReportersBeforeBlock != defaults.ReportersBeforeBlock ? flags.ReportersBeforeBlock : options.ReportersBeforeBlock,
+            AllowLoopbackAddresses = flags.AllowLoopbackAddresses != defaults.AllowLoopbackAddresses ? flags.AllowLoopbackAddresses : options.AllowLoopbackAddresses,
         };
     }
 
@@ -94,5 +114,15 @@ public sealed record SupernodeOptions
             throw new P2PDistException($"origin fetchers per chunk {OriginFetchersPerChunk} must be between 1 and 64");
         if (OriginLeaseSeconds is <= 0 or > 600)
             throw new P2PDistException($"origin lease {OriginLeaseSeconds} s must be between 0 and 600");
+        if (ReportersBeforeBlock is < 1 or > 64)
+            throw new P2PDistException($"reporters before a block {ReportersBeforeBlock} must be between 1 and 64");
+        try
+        {
+            SchedulerServices.TimingsFor(this).Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new P2PDistException($"protocol timings: {e.Message}");
+        }
     }
 }

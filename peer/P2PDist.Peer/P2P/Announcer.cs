@@ -4,10 +4,12 @@ using P2PDist.Protos.Scheduler;
 namespace P2PDist.Peer.P2P;
 
 /// <summary>
-/// Tells the supernodes what this peer holds. Changes are batched every 100 ms and sent as ordinal ranges per
-/// blob (added and removed), each blob to its owning supernode, with the uploads under way and the transfer
-/// rates measured from other peers; with nothing new, an empty announcement every 5 s is the heartbeat. A
+/// Tells the supernodes what this peer holds. Changes are batched (<see cref="ProtocolTimings.AnnounceBatch"/>,
+/// 100 ms) and sent as ordinal ranges per blob (added and removed), each blob to its owning supernode, with
+/// the uploads under way and the transfer rates measured from other peers; with nothing new, an empty
+/// announcement every heartbeat interval (the one the supernode gave at registration) is the heartbeat. A
 /// supernode that says it does not know this peer (it restarted) gets a registration and everything held.
+/// After a failed round it backs off (doubling, bounded). All waits are on the injected <see cref="TimeProvider"/>.
 /// </summary>
 internal sealed class Announcer : IDisposable
 {
@@ -16,6 +18,8 @@ internal sealed class Announcer : IDisposable
     private readonly Func<SupernodeSet.Node, Task<bool>> _register;
     private readonly Func<int> _activeUploads;
     private readonly ILogger _log;
+    private readonly Func<ProtocolTimings> _timings;
+    private readonly TimeProvider _time;
     private readonly object _lock = new();
     private readonly Dictionary<string, OrdinalSet> _held = new(StringComparer.Ordinal);
     private Dictionary<string, OrdinalSet> _added = new(StringComparer.Ordinal);
@@ -23,15 +27,22 @@ internal sealed class Announcer : IDisposable
     private List<TransferSample> _transfers = [];
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
+    private int _rounds;
 
-    public Announcer(string peerId, SupernodeSet supernodes, Func<SupernodeSet.Node, Task<bool>> register, Func<int> activeUploads, ILogger log)
+    public Announcer(string peerId, SupernodeSet supernodes, Func<SupernodeSet.Node, Task<bool>> register, Func<int> activeUploads, ILogger log,
+        Func<ProtocolTimings>? timings = null, TimeProvider? time = null)
     {
         _peerId = peerId;
         _supernodes = supernodes;
         _register = register;
         _activeUploads = activeUploads;
         _log = log;
+        _timings = timings ?? (() => ProtocolTimings.Default);
+        _time = time ?? TimeProvider.System;
     }
+
+    /// <summary>Batching rounds completed (tests on a fake clock wait for the next one).</summary>
+    internal int Rounds => Volatile.Read(ref _rounds);
 
     public void Start()
     {
@@ -87,41 +98,56 @@ internal sealed class Announcer : IDisposable
 
     private async Task LoopAsync()
     {
-        int idleRounds = 0, lastUploads = 0;
+        int lastUploads = 0;
+        var backoff = TimeSpan.Zero;
+        long lastSent = _time.GetTimestamp(), retryAt = lastSent;
         while (!_stop.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(100, _stop.Token);
+                await Task.Delay(_timings().AnnounceBatch, _time, _stop.Token);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-            Dictionary<string, OrdinalSet> added, removed;
-            List<TransferSample> transfers;
-            lock (_lock)
+            try
             {
-                (added, removed, transfers) = (_added, _removed, _transfers);
-                if (added.Count > 0)
+                int uploads = _activeUploads();
+                bool changed;
+                lock (_lock)
+                    changed = _added.Count > 0 || _removed.Count > 0 || _transfers.Count > 0;
+                // Load changes go out within one batch: the supernode ranks holders by them.
+                bool due = changed || uploads != lastUploads || _time.GetElapsedTime(lastSent) >= _timings().HeartbeatInterval;
+                if (!due || _time.GetTimestamp() < retryAt)
+                    continue; // kept for the next round while backing off
+                Dictionary<string, OrdinalSet> added, removed;
+                List<TransferSample> transfers;
+                lock (_lock)
+                {
+                    (added, removed, transfers) = (_added, _removed, _transfers);
                     _added = new Dictionary<string, OrdinalSet>(StringComparer.Ordinal);
-                if (removed.Count > 0)
                     _removed = new Dictionary<string, OrdinalSet>(StringComparer.Ordinal);
-                if (transfers.Count > 0)
                     _transfers = [];
-            }
-            int uploads = _activeUploads();
-            // Load changes go out within 100 ms: the supernode ranks holders by them.
-            if (added.Count > 0 || removed.Count > 0 || transfers.Count > 0 || uploads != lastUploads || ++idleRounds >= 50)
-            {
-                idleRounds = 0;
+                }
                 lastUploads = uploads;
-                await SendAsync(added, removed, transfers, uploads);
+                lastSent = _time.GetTimestamp();
+                bool delivered = await SendAsync(added, removed, transfers, uploads);
+                var timings = _timings();
+                backoff = delivered ? TimeSpan.Zero
+                    : backoff == TimeSpan.Zero ? timings.RetryBackoffMin
+                    : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, timings.RetryBackoffMax.Ticks));
+                retryAt = _time.GetTimestamp() + (long)(backoff.TotalSeconds * _time.TimestampFrequency);
+            }
+            finally
+            {
+                Interlocked.Increment(ref _rounds);
             }
         }
     }
 
-    private async Task SendAsync(Dictionary<string, OrdinalSet> added, Dictionary<string, OrdinalSet> removed, List<TransferSample> transfers, int uploads)
+    /// <summary>Sends one round; false when some blob's changes reached no supernode (they are kept for the next round).</summary>
+    private async Task<bool> SendAsync(Dictionary<string, OrdinalSet> added, Dictionary<string, OrdinalSet> removed, List<TransferSample> transfers, int uploads)
     {
         // One message per supernode: each blob's changes go to its owner (or the next one up when the owner is down).
         var unsent = new List<string>();
@@ -158,31 +184,46 @@ internal sealed class Announcer : IDisposable
         }
         if (unsent.Count > 0)
         {
-            // Every supernode is down: what was added is announced again (in full) once one answers.
+            // Every supernode is down: what is held is announced again (in full) once one answers, and what
+            // was dropped is withdrawn then (unless held again meanwhile).
             lock (_lock)
             {
                 foreach (string blob in unsent)
                 {
                     if (_held.TryGetValue(blob, out var held))
+                        Pending(_added, blob).AddSorted(held.ToRanges(blob).Starts, held.ToRanges(blob).Lengths);
+                    if (removed.TryGetValue(blob, out var dropped))
                     {
-                        var ranges = held.ToRanges(blob);
-                        for (int i = 0; i < ranges.Starts.Count; i++)
+                        var ranges = dropped.ToRanges(blob);
+                        var pending = Pending(_removed, blob);
+                        pending.AddSorted(ranges.Starts, ranges.Lengths);
+                        if (_held.TryGetValue(blob, out var heldNow))
                         {
-                            if (!_added.TryGetValue(blob, out var pending))
-                                _added[blob] = pending = new OrdinalSet();
-                            pending.AddRange(ranges.Starts[i], ranges.Lengths[i]);
+                            var again = heldNow.ToRanges(blob);
+                            pending.RemoveSorted(again.Starts, again.Lengths);
                         }
+                        if (pending.Count == 0)
+                            _removed.Remove(blob);
                     }
                 }
             }
         }
+        return unsent.Count == 0 && failed.Count == 0;
+    }
+
+    private static OrdinalSet Pending(Dictionary<string, OrdinalSet> sets, string blob)
+    {
+        if (!sets.TryGetValue(blob, out var set))
+            sets[blob] = set = new OrdinalSet();
+        return set;
     }
 
     private async Task<bool> TryAnnounceAsync(SupernodeSet.Node node, AnnounceRequest request)
     {
         try
         {
-            var reply = await node.Client.AnnounceAsync(request, deadline: DateTime.UtcNow.AddSeconds(5));
+            // gRPC compares deadlines with the system clock, so they are wall-clock time, not the TimeProvider's.
+            var reply = await node.Client.AnnounceAsync(request, deadline: DateTime.UtcNow + _timings().CallDeadline);
             PeerMetrics.SupernodeUp.WithLabels(node.Address).Set(1);
             if (reply.Known)
                 return true;
@@ -191,7 +232,7 @@ internal sealed class Announcer : IDisposable
             var full = new AnnounceRequest { PeerId = _peerId, ActiveUploads = request.ActiveUploads };
             lock (_lock)
                 full.Added.AddRange(_held.Select(kv => kv.Value.ToRanges(kv.Key)));
-            await node.Client.AnnounceAsync(full, deadline: DateTime.UtcNow.AddSeconds(5));
+            await node.Client.AnnounceAsync(full, deadline: DateTime.UtcNow + _timings().CallDeadline);
             return true;
         }
         catch (Grpc.Core.RpcException e)

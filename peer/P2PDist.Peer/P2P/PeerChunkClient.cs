@@ -1,4 +1,5 @@
 using System.Net;
+using P2PDist.Protos.Scheduler;
 
 namespace P2PDist.Peer.P2P;
 
@@ -11,30 +12,37 @@ internal sealed class PeerChunkClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly TimeSpan _stallTimeout;
+    private readonly TimeProvider _time;
 
-    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout)
+    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout, TimeProvider? time = null, TimeSpan? connectTimeout = null)
     {
         _stallTimeout = stallTimeout;
+        _time = time ?? TimeProvider.System;
         var handler = new SocketsHttpHandler
         {
-            ConnectTimeout = TimeSpan.FromSeconds(3),
+            ConnectTimeout = connectTimeout ?? ProtocolTimings.Default.ConnectTimeout,
             MaxConnectionsPerServer = 64,
             ConnectCallback = P2PDist.Oci.SourceBoundConnect.From(source),
         };
         _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }
 
-    public enum Outcome { Received, Busy, Missing, WrongLength, Stalled, Failed }
+    /// <summary>BadAddress: the supernode named a holder address that is not a unicast ip:port (L5); nothing was sent.</summary>
+    public enum Outcome { Received, Busy, Missing, WrongLength, Stalled, Failed, BadAddress }
 
     public readonly record struct Result(Outcome Outcome, byte[]? Bytes, string Detail);
 
     public async Task<Result> GetAsync(string address, string chunkName, uint expectedSize, CancellationToken cancellationToken)
     {
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Only ever "ip:port" of a unicast address: never a host name, a path, or a multicast/link-local/unspecified address.
+        if (PeerAddresses.Normalize(address, allowLoopback: true, out string why) is not { } endpoint)
+            return new Result(Outcome.BadAddress, null, $"holder address '{Printable(address)}' {why}");
+        using var stall = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        using var link = cancellationToken.Register(() => stall.Cancel());
         stall.CancelAfter(_stallTimeout);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{address}/v1/chunks/{chunkName}");
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{endpoint}/v1/chunks/{chunkName}");
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
                 return new Result(Outcome.Busy, null, "all upload slots busy");
@@ -73,6 +81,8 @@ internal sealed class PeerChunkClient : IDisposable
             return new Result(Outcome.Failed, null, e.Message);
         }
     }
+
+    private static string Printable(string text) => new(text.Take(80).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
     public void Dispose() => _http.Dispose();
 }

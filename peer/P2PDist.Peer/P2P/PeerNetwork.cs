@@ -15,14 +15,11 @@ public sealed record SwarmSettings(string PeerId, string Listen, string Supernod
     /// <summary>A transfer from a peer that makes no progress for this long is abandoned (and reported).</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long a reader waits for another peer elected to fetch a chunk from the origin before fetching it itself.</summary>
-    public TimeSpan WaitForOtherFetcher { get; init; } = TimeSpan.FromSeconds(6);
+    /// <summary>The protocol's timings (shared with the supernode; its RegisterResponse overrides the heartbeat and lease).</summary>
+    public ProtocolTimings Timings { get; init; } = ProtocolTimings.Default;
 
-    /// <summary>The same for a background prefetch, which is not waited on by a reader.</summary>
-    public TimeSpan BackgroundWaitForOtherFetcher { get; init; } = TimeSpan.FromSeconds(20);
-
-    /// <summary>How long a reader keeps asking holders that answer only "busy" before fetching from the origin.</summary>
-    public TimeSpan WaitForBusyHolders { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>The clock of every wait and poll (a fake one in tests).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -41,24 +38,44 @@ public sealed class PeerNetwork : IDisposable
     private readonly PeerChunkClient _peers;
     private readonly Announcer _announcer;
     private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private ProtocolTimings _timings;
 
     /// <summary>Transfers under way from each holder (entries stay at 0 once used: one per peer ever met).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _downloadsFrom = new(StringComparer.Ordinal);
 
     public PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log)
+        : this(settings, uploads, log, new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile, settings.Timings))
     {
+    }
+
+    internal PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log, SupernodeSet supernodes)
+    {
+        settings.Timings.Validate();
         _settings = settings;
         _uploads = uploads;
         _log = log;
-        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout);
-        _supernodes = new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile);
-        _announcer = new Announcer(settings.PeerId, _supernodes, node => RegisterWithAsync(node, CancellationToken.None), () => _uploads.Active, log);
+        _time = settings.Time;
+        _timings = settings.Timings;
+        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, _time, _timings.ConnectTimeout);
+        _supernodes = supernodes;
+        _announcer = new Announcer(settings.PeerId, _supernodes, node => RegisterWithAsync(node, CancellationToken.None), () => _uploads.Active, log, () => Timings, _time);
     }
 
     private string PeerId => _settings.PeerId;
 
-    /// <summary>Every call to a supernode has a deadline.</summary>
-    private static DateTime Deadline() => DateTime.UtcNow.AddSeconds(5);
+    /// <summary>
+    /// The timings in force: ours, with the heartbeat interval and lease the supernodes gave at registration
+    /// (the fastest heartbeat any of them asked for). A fetch renews its leases every <see cref="ProtocolTimings.LeaseRenewal"/>.
+    /// </summary>
+    public ProtocolTimings Timings => Volatile.Read(ref _timings);
+
+    internal Announcer Announcer => _announcer;
+
+    /// <summary>Every call to a supernode has a deadline (wall-clock: gRPC compares it with the system clock).</summary>
+    private DateTime Deadline() => DateTime.UtcNow + Timings.CallDeadline;
+
+    private DateTimeOffset Now => _time.GetUtcNow();
 
     public async Task RegisterAsync(CancellationToken cancellationToken)
     {
@@ -79,7 +96,8 @@ public sealed class PeerNetwork : IDisposable
             };
             foreach (var (key, value) in _settings.Labels)
                 request.Labels[key] = value;
-            await node.Client.RegisterAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
+            var reply = await node.Client.RegisterAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
+            Follow(reply);
             PeerMetrics.SupernodeUp.WithLabels(node.Address).Set(1);
             _log.LogInformation("registered with the supernode {Supernode} as {PeerId} ({Listen})", node.Address, PeerId, _settings.Listen);
             return true;
@@ -89,6 +107,22 @@ public sealed class PeerNetwork : IDisposable
             PeerMetrics.SupernodeUp.WithLabels(node.Address).Set(0);
             _log.LogWarning("supernode {Supernode} unreachable, serving from cache, other supernodes and origin: {Reason}", node.Address, e.Status.Detail);
             return false;
+        }
+    }
+
+    /// <summary>Takes the supernode's heartbeat interval (the fastest any supernode asked for) and lease.</summary>
+    private void Follow(RegisterResponse reply)
+    {
+        while (true)
+        {
+            var current = Timings;
+            var followed = current.FollowSupernode(reply);
+            if (followed.HeartbeatInterval > current.HeartbeatInterval && current != _settings.Timings)
+                followed = followed with { HeartbeatInterval = current.HeartbeatInterval };
+            if (followed.AnnounceBatch > followed.HeartbeatInterval)
+                followed = followed with { AnnounceBatch = followed.HeartbeatInterval };
+            if (Interlocked.CompareExchange(ref _timings, followed, current) == current)
+                return;
         }
     }
 
@@ -159,7 +193,7 @@ public sealed class PeerNetwork : IDisposable
     public async Task<PeerChunk?> TryFetchAsync(string blob, uint ordinal, ChunkDigest digest, uint size, bool background, CancellationToken cancellationToken)
     {
         string name = $"{digest.Algorithm.Name()}-{Convert.ToHexStringLower(digest.Bytes)}";
-        var busyUntil = DateTime.UtcNow + _settings.WaitForBusyHolders;
+        var busyUntil = Now + Timings.WaitForBusyHolders;
         while (true)
         {
             var holders = await HoldersOrWaitAsync(blob, ordinal, background, cancellationToken);
@@ -191,9 +225,9 @@ public sealed class PeerNetwork : IDisposable
             }
             // Every holder tried was only busy: the chunk is in the swarm, so waiting a moment for a free upload
             // slot (bounded) beats fetching another copy from the origin.
-            if (!allBusy || DateTime.UtcNow >= busyUntil)
+            if (!allBusy || Now >= busyUntil)
                 return null;
-            await Task.Delay(200, cancellationToken);
+            await Task.Delay(Timings.BusyHolderRetry, _time, cancellationToken);
         }
     }
 
@@ -205,16 +239,16 @@ public sealed class PeerNetwork : IDisposable
     /// </summary>
     private async Task<IReadOnlyList<Holder>> HoldersOrWaitAsync(string blob, uint ordinal, bool background, CancellationToken cancellationToken)
     {
-        var waitUntil = DateTime.UtcNow + (background ? _settings.BackgroundWaitForOtherFetcher : _settings.WaitForOtherFetcher);
+        var waitUntil = Now + (background ? Timings.BackgroundWaitForOtherFetcher : Timings.WaitForOtherFetcher);
         for (bool first = true; ; first = false)
         {
             var reply = await FindHoldersAsync(blob, [ordinal], cancellationToken, mayElect: first || !background);
             if (reply is null)
                 return [];
             var holders = reply.Chunks.SelectMany(c => c.Holders).ToList();
-            if (holders.Count > 0 || !reply.Chunks.Any(c => c.AnotherPeerFetching) || DateTime.UtcNow >= waitUntil)
+            if (holders.Count > 0 || !reply.Chunks.Any(c => c.AnotherPeerFetching) || Now >= waitUntil)
                 return holders;
-            await Task.Delay(100, cancellationToken);
+            await Task.Delay(Timings.OtherFetcherPoll, _time, cancellationToken);
         }
     }
 
@@ -228,6 +262,11 @@ public sealed class PeerNetwork : IDisposable
                 break;
             case PeerChunkClient.Outcome.Missing:
                 PeerMetrics.PeerFailures.WithLabels("missing").Inc();
+                break;
+            case PeerChunkClient.Outcome.BadAddress:
+                // Nothing was sent to it; the supernode (or whoever answered as one) named a bad address (L5).
+                PeerMetrics.PeerFailures.WithLabels("error").Inc();
+                _log.LogWarning("not contacting holder {Peer}: {Detail}", holder.PeerId, result.Detail);
                 break;
             case PeerChunkClient.Outcome.WrongLength:
                 PeerMetrics.PeerFailures.WithLabels("bad_length").Inc();

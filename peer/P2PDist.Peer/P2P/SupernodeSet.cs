@@ -18,14 +18,24 @@ internal sealed class SupernodeSet : IDisposable
     private readonly List<Node> _nodes;
 
     /// <param name="caFile">PEM CA that signed the supernodes' certificates: speak TLS (https) and trust only it; null for h2c.</param>
-    public SupernodeSet(IEnumerable<string> addresses, string? caFile = null)
+    public SupernodeSet(IEnumerable<string> addresses, string? caFile = null, ProtocolTimings? timings = null)
+        : this(addresses, address =>
+        {
+            var handler = new SocketsHttpHandler { ConnectTimeout = (timings ?? ProtocolTimings.Default).ConnectTimeout };
+            if (caFile is not null)
+                handler.SslOptions = P2PDist.Oci.PrivateCa.ClientOptions(caFile);
+            return (new Uri($"{(caFile is null ? "http" : "https")}://{address}"), handler);
+        })
+    {
+    }
+
+    /// <summary>With the transport to each supernode given (in-process tests hand a TestServer's handler).</summary>
+    internal SupernodeSet(IEnumerable<string> addresses, Func<string, (Uri Uri, HttpMessageHandler Handler)> transport)
     {
         _nodes = addresses.Select(a => a.Trim()).Where(a => a.Length > 0).Distinct().Select(a =>
         {
-            var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3) };
-            if (caFile is not null)
-                handler.SslOptions = P2PDist.Oci.PrivateCa.ClientOptions(caFile);
-            var channel = GrpcChannel.ForAddress($"{(caFile is null ? "http" : "https")}://{a}", new GrpcChannelOptions { HttpHandler = handler });
+            var (uri, handler) = transport(a);
+            var channel = GrpcChannel.ForAddress(uri, new GrpcChannelOptions { HttpHandler = handler });
             return new Node(a, channel, new Scheduler.SchedulerClient(channel));
         }).ToList();
         if (_nodes.Count == 0)
@@ -40,7 +50,11 @@ internal sealed class SupernodeSet : IDisposable
     private static ulong Weight(string blob, string address) =>
         BitConverter.ToUInt64(SHA256.HashData(Encoding.UTF8.GetBytes(blob + "|" + address)));
 
-    /// <summary>Runs a call on the blob's owner, failing over to the next supernodes; null when none answers.</summary>
+    /// <summary>
+    /// Runs a call on the blob's owner, failing over to the next supernodes; null when none answers. Any
+    /// refusal but a cancellation moves on (down, unreachable, over its rate, or it does not know this peer
+    /// yet: the announcer registers again on its next round), so a supernode's answer never fails a read.
+    /// </summary>
     public async Task<T?> FirstAsync<T>(string blob, Func<Scheduler.SchedulerClient, Task<T>> call) where T : class
     {
         foreach (var node in For(blob))
@@ -49,9 +63,9 @@ internal sealed class SupernodeSet : IDisposable
             {
                 return await call(node.Client).ConfigureAwait(false);
             }
-            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
+            catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
             {
-                // Down or unreachable: the next supernode in this blob's order takes over.
+                // The next supernode in this blob's order takes over.
             }
         }
         return null;

@@ -22,12 +22,24 @@ public sealed class SchedulerRankingTests
         return index;
     }
 
+    /// <summary>Reports count only from peers the supernode sent to the reported one, and blocking takes two of them.</summary>
+    private static PeerState Witness(SchedulerIndex index, string id)
+    {
+        var witness = new PeerState(id, $"127.0.4.{id.Length}:1", new Dictionary<string, string>(), 0, 0);
+        index.Register(witness);
+        index.Holders(id, Blob, 0, new Random(0), limit: 16, assign: false);
+        return witness;
+    }
+
     [Fact]
     public void SameZoneFirst_ThenTheLeastBusy_AndBlockedPeersNever()
     {
         var index = IndexWith(("near-busy", "a"), ("near-idle", "a"), ("far-idle", "b"), ("liar", "a"));
         index.ReportLoad("near-busy", 3);
-        index.Report("liar", badDigest: true);
+        Witness(index, "w1");
+        Witness(index, "w2");
+        index.Report("w1", "liar", badDigest: true);
+        index.Report("w2", "liar", badDigest: true);
         var ranked = index.Holders("me", Blob, 5, new Random(1)).Select(p => p.Id).ToList();
         Assert.Equal(["near-idle", "near-busy", "far-idle"], ranked);
     }
@@ -47,13 +59,15 @@ public sealed class SchedulerRankingTests
     public void SlowOrTimingOutPeers_RankBehindFastOnes_AndThreeTimeoutsBlock()
     {
         var index = IndexWith(("slow", "a"), ("fast", "a"));
-        index.AddTransfer("slow", 1 << 20, 1_000_000); // 1 MiB/s
-        index.AddTransfer("fast", 3 << 20, 2_000_000); // 1.5 MiB/s
+        Witness(index, "w1");
+        index.Holders("me", Blob, 0, new Random(0), limit: 16, assign: false); // "me" was sent to both
+        index.AddTransfer("me", "slow", 1 << 20, 1_000_000); // 1 MiB/s
+        index.AddTransfer("me", "fast", 3 << 20, 2_000_000); // 1.5 MiB/s
         Assert.Equal("fast", index.Holders("me", Blob, 0, new Random(4), assign: false)[0].Id);
-        Assert.False(index.Report("fast", badDigest: false));
+        Assert.Equal(SchedulerIndex.ReportOutcome.Counted, index.Report("me", "fast", badDigest: false));
         Assert.Equal("slow", index.Holders("me", Blob, 0, new Random(5), assign: false)[0].Id); // a timeout doubles its cost
-        Assert.False(index.Report("fast", badDigest: false));
-        Assert.True(index.Report("fast", badDigest: false));
+        Assert.Equal(SchedulerIndex.ReportOutcome.Counted, index.Report("me", "fast", badDigest: false));
+        Assert.Equal(SchedulerIndex.ReportOutcome.Blocked, index.Report("w1", "fast", badDigest: false)); // third timeout, second reporter
         Assert.DoesNotContain("fast", index.Holders("me", Blob, 0, new Random(6)).Select(p => p.Id));
     }
 
@@ -108,14 +122,18 @@ public sealed class SchedulerRankingTests
     public void OriginElection_OnePeerAtATime_ConfigurableToMore()
     {
         var one = new SchedulerIndex();
-        Assert.True(one.ElectOriginFetcher(Blob, 7, "a"));
-        Assert.False(one.ElectOriginFetcher(Blob, 7, "b"));
-        Assert.True(one.ElectOriginFetcher(Blob, 7, "a")); // the elected peer asking again keeps its lease
+        Witness(one, "a");
+        Witness(one, "b");
+        Assert.Equal(Election.Elected, one.ElectOriginFetcher(Blob, 7, "a"));
+        Assert.Equal(Election.Wait, one.ElectOriginFetcher(Blob, 7, "b"));
+        Assert.Equal(Election.Renewed, one.ElectOriginFetcher(Blob, 7, "a")); // the elected peer asking again keeps its lease
         Assert.True(one.IsBeingFetched(Blob, 7));
         var two = new SchedulerIndex { OriginFetchersPerChunk = 2 };
-        Assert.True(two.ElectOriginFetcher(Blob, 7, "a"));
-        Assert.True(two.ElectOriginFetcher(Blob, 7, "b"));
-        Assert.False(two.ElectOriginFetcher(Blob, 7, "c"));
+        foreach (string id in new[] { "a", "b", "c" })
+            Witness(two, id);
+        Assert.Equal(Election.Elected, two.ElectOriginFetcher(Blob, 7, "a"));
+        Assert.Equal(Election.Elected, two.ElectOriginFetcher(Blob, 7, "b"));
+        Assert.Equal(Election.Wait, two.ElectOriginFetcher(Blob, 7, "c"));
     }
 
     [Fact]
