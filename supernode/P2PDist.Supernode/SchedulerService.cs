@@ -17,6 +17,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         if (!System.Net.IPEndPoint.TryParse(request.Address, out var endpoint) || endpoint.Port == 0)
             throw Invalid($"address '{request.Address}' is not host:port");
@@ -35,6 +36,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<AnnounceResponse> Announce(AnnounceRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         if (!index.IsKnown(request.PeerId))
             return Task.FromResult(new AnnounceResponse { Known = false });
@@ -83,6 +85,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<ReportResponse> Report(ReportRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         RequirePeerId(request.BadPeerId);
         if (request.Fault is not (Fault.BadDigest or Fault.Timeout))
@@ -99,6 +102,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<FindHoldersResponse> FindHolders(FindHoldersRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         RequireBlobDigest(request.BlobDigest);
         if (request.Ordinals.Count > MaxOrdinalsPerQuery)

@@ -33,19 +33,20 @@ public static class PeerDaemon
         {
             k.ListenUnixSocket(options.SocketPath);
             if (options.Listen is not null)
-                k.Listen(System.Net.IPEndPoint.Parse(options.Listen)); // the chunk server for other peers
+                ChunkListenerSecurity.Listen(k, options); // the chunk server for other peers: mutual TLS, or --insecure
             if (options.MetricsListen is not null)
                 k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen));
         });
         await using var app = builder.Build();
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("p2pdist.peer");
-        var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond);
+        var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond) { MinClientBytesPerSecond = options.UploadMinBytesPerSecond };
         using var network = options.Supernode is null ? null
-            : new PeerNetwork(new SwarmSettings(PeerIdentity.Load(options.DataDir), options.Listen!, options.Supernode)
+            : new PeerNetwork(new SwarmSettings(PeerTls.PeerId(options), options.Listen!, options.Supernode)
             {
                 Labels = options.Labels,
                 SupernodeCaFile = options.SupernodeCaFile,
+                Tls = PeerTls.Load(options),
             }, uploads, loggers.CreateLogger("p2pdist.peer.swarm"));
         await using var mounts = new MountManager(options, loggers, network);
         var chunkServer = new ChunkServer(mounts.Cache, uploads);

@@ -10,11 +10,14 @@ namespace P2PDist.Peer.P2P;
 internal sealed class PeerChunkClient : IDisposable
 {
     private readonly HttpClient _http;
+    private readonly HolderConnections? _tls;
     private readonly TimeSpan _stallTimeout;
 
-    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout)
+    /// <param name="tls">This peer's cluster certificate: fetch over HTTPS from holders that prove the name the supernode gave; null for plain HTTP.</param>
+    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout, P2PDist.Security.ClusterTls? tls = null)
     {
         _stallTimeout = stallTimeout;
+        _tls = tls is null ? null : new HolderConnections(source, tls);
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(3),
@@ -28,14 +31,14 @@ internal sealed class PeerChunkClient : IDisposable
 
     public readonly record struct Result(Outcome Outcome, byte[]? Bytes, string Detail);
 
-    public async Task<Result> GetAsync(string address, string chunkName, uint expectedSize, CancellationToken cancellationToken)
+    public async Task<Result> GetAsync(string address, string peerId, string chunkName, uint expectedSize, CancellationToken cancellationToken)
     {
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stall.CancelAfter(_stallTimeout);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{address}/v1/chunks/{chunkName}");
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{(_tls is null ? "http" : "https")}://{address}/v1/chunks/{chunkName}");
+            using var response = await (_tls?.For(address, peerId) ?? _http).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
                 return new Result(Outcome.Busy, null, "all upload slots busy");
             if (response.StatusCode == HttpStatusCode.NotFound)
@@ -74,5 +77,9 @@ internal sealed class PeerChunkClient : IDisposable
         }
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _tls?.Dispose();
+    }
 }

@@ -11,6 +11,7 @@ public sealed record SwarmSettings(string PeerId, string Listen, string Supernod
 {
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public string? SupernodeCaFile { get; init; }
+    public P2PDist.Security.ClusterTls? Tls { get; init; }
 
     /// <summary>A transfer from a peer that makes no progress for this long is abandoned (and reported).</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(5);
@@ -50,8 +51,8 @@ public sealed class PeerNetwork : IDisposable
         _settings = settings;
         _uploads = uploads;
         _log = log;
-        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout);
-        _supernodes = new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile);
+        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, settings.Tls);
+        _supernodes = new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile, settings.Tls);
         _announcer = new Announcer(settings.PeerId, _supernodes, node => RegisterWithAsync(node, CancellationToken.None), () => _uploads.Active, log);
     }
 
@@ -175,7 +176,7 @@ public sealed class PeerNetwork : IDisposable
                 PeerChunkClient.Result result;
                 try
                 {
-                    result = await _peers.GetAsync(holder.Address, name, size, cancellationToken);
+                    result = await _peers.GetAsync(holder.Address, holder.PeerId, name, size, cancellationToken);
                 }
                 finally
                 {

@@ -18,14 +18,18 @@ internal sealed class SupernodeSet : IDisposable
     private readonly List<Node> _nodes;
 
     /// <param name="caFile">PEM CA that signed the supernodes' certificates: speak TLS (https) and trust only it; null for h2c.</param>
-    public SupernodeSet(IEnumerable<string> addresses, string? caFile = null)
+    /// <param name="tls">This peer's cluster certificate: mutual TLS, presenting it and accepting only a supernode certificate of the cluster CA.</param>
+    public SupernodeSet(IEnumerable<string> addresses, string? caFile = null, P2PDist.Security.ClusterTls? tls = null)
     {
         _nodes = addresses.Select(a => a.Trim()).Where(a => a.Length > 0).Distinct().Select(a =>
         {
             var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3) };
             if (caFile is not null)
                 handler.SslOptions = P2PDist.Oci.PrivateCa.ClientOptions(caFile);
-            var channel = GrpcChannel.ForAddress($"{(caFile is null ? "http" : "https")}://{a}", new GrpcChannelOptions { HttpHandler = handler });
+            if (tls is not null)
+                handler.SslOptions = tls.ClientOptions(P2PDist.Security.ClusterRole.Supernode, expectedName: null, checkHostName: true);
+            bool secure = caFile is not null || tls is not null;
+            var channel = GrpcChannel.ForAddress($"{(secure ? "https" : "http")}://{a}", new GrpcChannelOptions { HttpHandler = handler });
             return new Node(a, channel, new Scheduler.SchedulerClient(channel));
         }).ToList();
         if (_nodes.Count == 0)

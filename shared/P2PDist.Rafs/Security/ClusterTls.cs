@@ -43,10 +43,12 @@ public sealed class ClusterTls : IDisposable
         }
         if (roots.Count == 0)
             throw new P2PDistException($"--tls-ca {caFile} holds no certificate");
-        var tls = new ClusterTls(certificate, default, roots);
-        var identity = tls.Check(certificate, role, expectedName: null, out string reason)
-            ?? throw new P2PDistException($"--tls-cert {certificateFile}: {reason}");
-        tls.Dispose();
+        // The daemon's own certificate is judged like a remote one: a wrong role or CA is found at start, not at the first call.
+        if (new ClusterTls(certificate, default, roots).Check(certificate, role, expectedName: null, out string reason) is not { } identity)
+        {
+            certificate.Dispose();
+            throw new P2PDistException($"--tls-cert {certificateFile}: {reason}");
+        }
         return new ClusterTls(certificate, identity, roots);
     }
 

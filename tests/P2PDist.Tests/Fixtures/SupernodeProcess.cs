@@ -33,7 +33,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     private static async Task<SupernodeProcess> StartAsync(int port, string logPath, params string[] extraArgs)
     {
-        var process = LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["supernode", "--listen", $"127.0.0.1:{port}", .. extraArgs]), logPath);
+        var process = LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["supernode", "--listen", $"127.0.0.1:{port}", .. extraArgs, .. ClusterPki.InsecureUnlessTls(extraArgs)]), logPath);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(30))
         {
