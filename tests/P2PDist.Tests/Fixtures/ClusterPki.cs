@@ -19,6 +19,22 @@ public sealed class ClusterPki
     /// <summary>Fixture processes run plain text unless a test hands them certificates.</summary>
     public static string[] InsecureUnlessTls(string[] args) => args.Contains("--tls-cert") ? [] : ["--insecure"];
 
+    /// <summary>
+    /// Whether a daemon logs <paramref name="text"/> within <paramref name="within"/>. A first registration over mutual TLS
+    /// can outlast the peer's 5 s call deadline on a loaded machine; the peer then registers again from its announcer.
+    /// </summary>
+    public static async Task<bool> LogContainsAsync(string path, string text, TimeSpan within)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < within)
+        {
+            if ((await File.ReadAllTextAsync(path)).Contains(text, StringComparison.Ordinal))
+                return true;
+            await Task.Delay(100);
+        }
+        return false;
+    }
+
     public static async Task<ClusterPki> CreateAsync()
     {
         var pki = new ClusterPki(TestPaths.NewDirectory("pki"));

@@ -64,19 +64,19 @@ public sealed class MutualTlsTests
 
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await first.MountAsync(target), "app/data.bin")));
         await WaitForHolderAsync(pki, supernode, await P2PDistCli.BlobOfAsync(target), 3);
-        await Task.Delay(300); // the registry writes its access log after answering
-        long before = server.BlobBytesServed("mtls");
-
         string capture = Path.Combine(TestPaths.NewDirectory("capture"), "lo.pcap");
+        long before;
         await using (var tcpdump = await PacketCapture.StartAsync(capture, $"tcp and host 127.0.2.61 and port {port}"))
         {
-            string secondMount = await second.MountAsync(target);
+            string secondMount = await second.MountAsync(target); // the bootstrap comes from the registry
+            await Task.Delay(300); // the registry writes its access log after answering
+            before = server.BlobBytesServed("mtls");
             Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(secondMount, "app/data.bin")));
         }
         await Task.Delay(500);
         Assert.Equal(0, server.BlobBytesServed("mtls") - before);
         Assert.Equal(4L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
-        Assert.True(await LogContainsAsync(supernode.LogPath, "peer alpha registered at 127.0.2.61"), "the peer's id is its certificate's name");
+        Assert.True(await ClusterPki.LogContainsAsync(supernode.LogPath, "peer alpha registered at 127.0.2.61", TimeSpan.FromSeconds(30)), "the peer's id is its certificate's name");
         byte[] wire = await File.ReadAllBytesAsync(capture);
         Assert.True(wire.Length > content.Length / 2, $"the capture holds {wire.Length} bytes: the transfer was not captured");
         Assert.True(wire.AsSpan().IndexOf(marker) < 0, "the image's plaintext crossed the wire between the peers");

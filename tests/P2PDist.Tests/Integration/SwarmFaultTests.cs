@@ -211,16 +211,16 @@ public sealed class SwarmFaultTests
         await using var server = await RegistryServer.StartAsync();
         byte[] content = SampleImages.Bytes(2 << 20, 146);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "tlsswarm");
-        var certificates = await TestCertificates.CreateAsync(TestPaths.NewDirectory("supernode-tls"));
-        await using var supernode = await SupernodeProcess.StartAsync("--tls-cert", certificates.CertificatePath, "--tls-key", certificates.KeyPath);
-        string[] swarm = ["--supernode", supernode.Address, "--supernode-ca", certificates.CaPath];
-        await using var first = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.44:{FreePort.Next()}"]);
-        await using var second = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.45:{FreePort.Next()}"]);
-        // Without the CA the peer cannot register: it says so and keeps serving from the origin.
+        var pki = await ClusterPki.CreateAsync(); // mutual TLS (issue 10): a cluster CA and a certificate per daemon
+        await using var supernode = await SupernodeProcess.StartAsync(await pki.IssueSupernodeAsync("sn"));
+        string[] swarm = ["--supernode", supernode.Address];
+        await using var first = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.44:{FreePort.Next()}", .. await pki.IssuePeerAsync("first")]);
+        await using var second = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.45:{FreePort.Next()}", .. await pki.IssuePeerAsync("second")]);
+        // Without a certificate (--insecure) the peer cannot register: it says so and keeps serving from the origin.
         await using var untrusting = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.46:{FreePort.Next()}");
 
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await first.MountAsync(target), "data.bin")));
-        Assert.True(await first.LogContainsAsync("registered with the supernode"));
+        Assert.True(await ClusterPki.LogContainsAsync(supernode.LogPath, "peer first registered", TimeSpan.FromSeconds(30)), "the first peer registers under its certificate's name");
         await Task.Delay(1000); // announcements go out every 100 ms
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await second.MountAsync(target), "data.bin")));
         Assert.Equal(2L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
