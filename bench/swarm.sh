@@ -10,14 +10,18 @@
 # supernode; same links), measured in the same run; origin egress (blob bytes the registry sent) against F;
 # CPU use of the machine during each run.
 #
-# usage: bench/swarm.sh [N...]    env: IMAGE_MB (64), PEER_RATE (25mbit), ORIGIN_RATE (125mbit), BASELINE (1)
+# TLS=on (default) runs the swarm with mutual TLS (cluster CA, a certificate per peer and the supernode), TLS=off
+# plain text (--insecure), TLS=both each N both ways in the same run, to measure what TLS costs (time, CPU s/GiB).
+#
+# usage: bench/swarm.sh [N...]    env: IMAGE_MB (64), PEER_RATE (25mbit), ORIGIN_RATE (125mbit), BASELINE (1), TLS (on|off|both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/scripts/install-host-packages.sh >/dev/null
 [ -x artifacts/bin/p2pdist ] || deploy/scripts/build.sh >/dev/null
 p2pdist=$PWD/artifacts/bin/p2pdist
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(8 16 32)
-image_mb=${IMAGE_MB:-64} peer_rate=${PEER_RATE:-25mbit} origin_rate=${ORIGIN_RATE:-125mbit} baseline=${BASELINE:-1}
+image_mb=${IMAGE_MB:-64} peer_rate=${PEER_RATE:-25mbit} origin_rate=${ORIGIN_RATE:-125mbit} baseline=${BASELINE:-1} tls_mode=${TLS:-on}
+case "$tls_mode" in on) tls_runs=(on);; off) tls_runs=(off);; both) tls_runs=(off on);; *) echo "TLS is on, off or both" >&2; exit 2;; esac
 work=$(mktemp -d /tmp/p2pdist-swarm.XXXXXX)
 origin=127.0.3.1 reg_port=$(( 20000 + RANDOM % 20000 )) sn_port=$(( 40000 + RANDOM % 20000 ))
 registry=$origin:$reg_port
@@ -79,13 +83,27 @@ origin_blob_bytes() { # bytes of blob GETs the registry answered since the log w
   grep -aE '"GET /v2/swarm/blobs/sha256:[0-9a-f]+ HTTP/1.1" 20[06]' "$work/registry.log" | grep -oE '" 20[06] [0-9]+' | awk '{s += $3} END {print s + 0}'
 }
 
-run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
-  local mode=$1 n=$2
+pki=$work/pki
+tls_flags() { # NAME -> the --tls-* flags of its certificate (issued on first use)
+  [ -f "$pki/ca/ca.crt" ] || $p2pdist cert init-ca --dir "$pki/ca" >/dev/null
+  if [ ! -f "$pki/$1/$1.crt" ]; then
+    if [ "$1" = supernode ]; then $p2pdist cert issue --ca-dir "$pki/ca" --supernode supernode --ip 127.0.0.1 --out "$pki/$1" >/dev/null
+    else $p2pdist cert issue --ca-dir "$pki/ca" --peer "$1" --out "$pki/$1" >/dev/null; fi
+  fi
+  echo --tls-cert "$pki/$1/$1.crt" --tls-key "$pki/$1/$1.key" --tls-ca "$pki/$1/ca.crt"
+}
+security() { # on|off NAME
+  if [ "$1" = on ]; then tls_flags "$2"; else echo --insecure; fi
+}
+
+run() { # mode (swarm|origin) N tls (on|off) -> prints "seconds origin_bytes cpu_percent cpu_seconds"
+  local mode=$1 n=$2 tls=${3:-off}
   stop_all
   rm -rf "$work/run"; mkdir -p "$work/run"
   shape "$n"
   if [ "$mode" = swarm ]; then
-    $p2pdist supernode --listen "127.0.0.1:$sn_port" >"$work/run/supernode.log" 2>&1 & pids+=($!)
+    # shellcheck disable=SC2046
+    $p2pdist supernode --listen "127.0.0.1:$sn_port" $(security "$tls" supernode) >"$work/run/supernode.log" 2>&1 & pids+=($!)
     for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$sn_port") 2>/dev/null && break; sleep 0.1; done
   fi
   for i in $(seq 1 "$n"); do
@@ -93,7 +111,8 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
     local swarm_flags=(--listen "127.0.2.$i:7710")
     [ "$mode" = swarm ] && swarm_flags+=(--supernode "127.0.0.1:$sn_port")
     # shellcheck disable=SC2086
-    $p2pdist peer --data-dir "$work/run/peer$i" --prefetch-all --passthrough false --metrics-listen off "${swarm_flags[@]}" ${PEER_FLAGS:-} >"$work/run/peer$i.log" 2>&1 & pids+=($!)
+    # shellcheck disable=SC2046
+    $p2pdist peer --data-dir "$work/run/peer$i" --prefetch-all --passthrough false --metrics-listen off "${swarm_flags[@]}" $(security "$tls" "peer$i") ${PEER_FLAGS:-} >"$work/run/peer$i.log" 2>&1 & pids+=($!)
     mkdir -p "$work/run/mnt$i"
   done
   for i in $(seq 1 "$n"); do
@@ -131,13 +150,15 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
   local tick; tick=$(getconf CLK_TCK)
   for p in "${pids[@]}"; do
     [ -r "/proc/$p/stat" ] && echo "$(tr '\0' ' ' < "/proc/$p/cmdline" | awk '{print ($2 == "supernode" ? "supernode" : "peers")}') $(awk '{print $14, $15}' "/proc/$p/stat")"
-  done | awk -v t="$tick" '{u[$1] += $2; k[$1] += $3} END {printf "  CPU seconds (user+system): supernode %.1f+%.1f, peers %.1f+%.1f\n", u["supernode"] / t, k["supernode"] / t, u["peers"] / t, k["peers"] / t}' >&2
+  done > "$work/run/cpu"
+  awk -v t="$tick" '{u[$1] += $2; k[$1] += $3} END {printf "  CPU seconds (user+system): supernode %.1f+%.1f, peers %.1f+%.1f\n", u["supernode"] / t, k["supernode"] / t, u["peers"] / t, k["peers"] / t}' "$work/run/cpu" >&2
+  local cpu_s; cpu_s=$(awk -v t="$tick" '{s += $2 + $3} END {printf "%.1f", s / t}' "$work/run/cpu")
   # Swarm health from the peers' Prometheus metrics: failed or refused peer fetches, by reason.
   for i in $(seq 1 "$n"); do curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/metrics; done \
     | awk '/^p2pdist_peer_(peer_fetch_failures|uploads_refused|fetched_chunks)_total/ {s[$1] += $2} END {for (k in s) printf "  %s %d\n", k, s[k]}' | sort >&2
   grep -h "prefetch done" "$work"/run/peer*.log | grep -v " 0 failed" >&2 || true
   awk -v s="$start" -v e="$last_s" -v o="$(origin_blob_bytes)" -v b0="$busy0" -v b1="$busy1" -v t0="$total0" -v t1="$total1" \
-    'BEGIN {printf "%.1f %d %.0f\n", e - s, o, 100 * (b1 - b0) / (t1 - t0)}'
+    -v c="$cpu_s" 'BEGIN {printf "%.1f %d %.0f %s\n", e - s, o, 100 * (b1 - b0) / (t1 - t0), c}'
   cp "$work/run/supernode.log" "/tmp/p2pdist-swarm-last-supernode.log" 2>/dev/null || true
   stop_all
 }
@@ -145,20 +166,23 @@ run() { # mode (swarm|origin) N -> prints "seconds origin_bytes cpu_percent"
 u=$(mbit "$peer_rate") u0=$(mbit "$origin_rate")
 echo "## Swarm distribution ($(date -u +%F), $(nproc) cores; F = $blob_bytes bytes of blob; peer up/down $peer_rate, origin up $origin_rate; tc htb on lo + ifb)"
 echo
-echo "Command: \`IMAGE_MB=$image_mb PEER_RATE=$peer_rate ORIGIN_RATE=$origin_rate bench/swarm.sh ${sizes[*]}\`"
+echo "Command: \`IMAGE_MB=$image_mb PEER_RATE=$peer_rate ORIGIN_RATE=$origin_rate BASELINE=$baseline TLS=$tls_mode bench/swarm.sh ${sizes[*]}\`"
 echo
-echo "| N | bound (s) | swarm (s) | swarm / bound | origin egress / F | CPU busy | origin only (s) | origin only / swarm |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| N | TLS | bound (s) | swarm (s) | swarm / bound | origin egress / F | CPU busy | CPU s/GiB | origin only (s) | origin only / swarm |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
+for tls in "${tls_runs[@]}"; do
   bound=$(awk -v f="$blob_bytes" -v n="$n" -v u="$u" -v u0="$u0" 'BEGIN {
     bits = f * 8 / 1e6; a = bits / u0; b = bits / u; c = n * bits / (u0 + n * u);
     m = a; if (b > m) m = b; if (c > m) m = c; printf "%.1f", m }')
-  read -r swarm_s swarm_origin swarm_cpu < <(run swarm "$n")
+  read -r swarm_s swarm_origin swarm_cpu swarm_cpu_s < <(run swarm "$n" "$tls")
   origin_cell="-" ratio_cell="-"
-  if [ "$baseline" = 1 ]; then
+  if [ "$baseline" = 1 ] && [ "$tls" = "${tls_runs[0]}" ]; then
     read -r base_s _ base_cpu < <(run origin "$n")
     origin_cell="$base_s (CPU $base_cpu %)"
     ratio_cell=$(awk -v a="$base_s" -v b="$swarm_s" 'BEGIN {printf "%.2fx", a / b}')
   fi
-  echo "| $n | $bound | $swarm_s | $(awk -v a="$swarm_s" -v b="$bound" 'BEGIN {printf "%.2f", a / b}') | $(awk -v o="$swarm_origin" -v f="$blob_bytes" 'BEGIN {printf "%.3f", o / f}') | $swarm_cpu % | $origin_cell | $ratio_cell |"
+  per_gib=$(awk -v c="$swarm_cpu_s" -v f="$blob_bytes" -v n="$n" 'BEGIN {printf "%.1f", c / (n * f / 1073741824)}')
+  echo "| $n | $tls | $bound | $swarm_s | $(awk -v a="$swarm_s" -v b="$bound" 'BEGIN {printf "%.2f", a / b}') | $(awk -v o="$swarm_origin" -v f="$blob_bytes" 'BEGIN {printf "%.3f", o / f}') | $swarm_cpu % | $per_gib | $origin_cell | $ratio_cell |"
+done
 done

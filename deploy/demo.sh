@@ -49,12 +49,20 @@ for i in 1 2 3; do stop_previous "$demo/peer$i.pid"; umount -l "$demo/mnt$i" 2>/
 stop_previous "$demo/supernode.pid"; sleep 1
 supernode=127.0.0.1:${P2PDIST_DEMO_SUPERNODE_PORT:-7700}
 supernode_metrics=127.0.0.1:${P2PDIST_DEMO_METRICS_PORT:-7701}
-nohup "$p2pdist" supernode --listen "$supernode" --metrics "$supernode_metrics" >"$demo/supernode.log" 2>&1 &
+# The cluster CA, a certificate for the supernode and one per peer: every connection is mutual TLS.
+rm -rf "$demo/pki"
+"$p2pdist" cert init-ca --dir "$demo/pki/ca"
+"$p2pdist" cert issue --ca-dir "$demo/pki/ca" --supernode supernode --ip 127.0.0.1 --out "$demo/pki/supernode"
+tls() { echo --tls-cert "$demo/pki/$1/$1.crt" --tls-key "$demo/pki/$1/$1.key" --tls-ca "$demo/pki/$1/ca.crt"; }
+# shellcheck disable=SC2046
+nohup "$p2pdist" supernode --listen "$supernode" --metrics "$supernode_metrics" $(tls supernode) >"$demo/supernode.log" 2>&1 &
 echo $! > "$demo/supernode.pid"
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/${supernode##*:}") 2>/dev/null && break; sleep 0.1; done
 for i in 1 2 3; do
   rm -rf "$demo/peer$i" && mkdir -p "$demo/mnt$i"
-  nohup "$p2pdist" peer --data-dir "$demo/peer$i" --supernode "$supernode" --listen "127.0.2.$i:7710" --metrics-listen "127.0.2.$i:9710" >"$demo/peer$i.log" 2>&1 &
+  "$p2pdist" cert issue --ca-dir "$demo/pki/ca" --peer "peer$i" --out "$demo/pki/peer$i"
+  # shellcheck disable=SC2046
+  nohup "$p2pdist" peer --data-dir "$demo/peer$i" --supernode "$supernode" --listen "127.0.2.$i:7710" --metrics-listen "127.0.2.$i:9710" $(tls "peer$i") >"$demo/peer$i.log" 2>&1 &
   echo $! > "$demo/peer$i.pid"
   for _ in $(seq 1 100); do [ -S "$demo/peer$i/peer.sock" ] && break; sleep 0.1; done
   "$p2pdist" mount "$registry/debian:bookworm-rafs" "$demo/mnt$i" --data-dir "$demo/peer$i" --plain-http
@@ -79,4 +87,5 @@ echo
 echo "done. Registry: http://$registry/v2/  Supernode: $supernode  Peers: $demo/peer1..3 (logs $demo/peer*.log), mounts $demo/mnt1..3"
 echo "stop: kill \$(cat $demo/peer1.pid $demo/peer2.pid $demo/peer3.pid $demo/supernode.pid $demo/registry.pid)"
 echo "metrics (Prometheus text): peers http://127.0.2.1:9710/metrics .. http://127.0.2.3:9710/metrics, supernode http://$supernode_metrics/metrics"
+echo "chunks between peers and calls to the supernode are mutual TLS (certificates in $demo/pki; the chunk port 7710 admits cluster peers only)"
 echo "Grafana: scrape them with deploy/prometheus/prometheus.yml and import deploy/grafana/p2pdist-swarm.json"

@@ -45,14 +45,16 @@ internal static class PeerCommands
         var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the supernode's files (default /var/lib/p2pdist/supernode; env P2PDIST_SUPERNODE_DATA_DIR)" };
         var listen = new Option<string?>("--listen") { Description = "ADDRESS:PORT to serve the scheduler's gRPC API on, HTTP/2 (default 127.0.0.1:7700; env P2PDIST_SUPERNODE_LISTEN)" };
         var metrics = new Option<string?>("--metrics") { Description = "ADDRESS:PORT to serve Prometheus metrics on at /metrics (env P2PDIST_SUPERNODE_METRICS)" };
-        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate: serve gRPC over TLS (with --tls-key; env P2PDIST_SUPERNODE_TLS_CERT)" };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM supernode certificate (p2pdist cert issue --supernode): serve gRPC over mutual TLS (with --tls-key, --tls-ca; env P2PDIST_SUPERNODE_TLS_CERT)" };
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert (env P2PDIST_SUPERNODE_TLS_KEY)" };
+        var tlsCa = new Option<string?>("--tls-ca") { Description = "PEM cluster CA: callers must show a peer certificate it signed, and act only as the peer it names (env P2PDIST_SUPERNODE_TLS_CA)" };
+        var insecure = new Option<bool>("--insecure") { Description = "Serve plain h2c with no peer identity (a laptop, tests); logged as a warning (env P2PDIST_SUPERNODE_INSECURE)" };
         var peerTimeout = new Option<double?>("--peer-timeout") { Description = "Seconds without a heartbeat after which a peer is dropped with its holdings; peers beat every 5 s (default 15)" };
         var block = new Option<double?>("--block-seconds") { Description = "Seconds a peer reported for a bad digest or 3 timeouts is left out of holder lists (default 600)" };
         var originFetchers = new Option<int?>("--origin-fetchers") { Description = "Peers that may fetch one chunk from the origin at once; others wait for them (default 1)" };
         var command = new Command("supernode", "Run the cluster's scheduler: which peer holds which chunk, ranked holders for a requester")
         {
-            config, dataDir, listen, metrics, tlsCert, tlsKey, peerTimeout, block, originFetchers,
+            config, dataDir, listen, metrics, tlsCert, tlsKey, tlsCa, insecure, peerTimeout, block, originFetchers,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -64,6 +66,8 @@ internal static class PeerCommands
                 MetricsListen = parse.GetValue(metrics),
                 TlsCertificateFile = parse.GetValue(tlsCert) is { } cert ? Path.GetFullPath(cert) : null,
                 TlsKeyFile = parse.GetValue(tlsKey) is { } key ? Path.GetFullPath(key) : null,
+                TlsCaFile = parse.GetValue(tlsCa) is { } ca ? Path.GetFullPath(ca) : null,
+                Insecure = parse.GetValue(insecure),
                 PeerTimeoutSeconds = parse.GetValue(peerTimeout) ?? defaults.PeerTimeoutSeconds,
                 BlockSeconds = parse.GetValue(block) ?? defaults.BlockSeconds,
                 OriginFetchersPerChunk = parse.GetValue(originFetchers) ?? defaults.OriginFetchersPerChunk,
@@ -96,13 +100,18 @@ internal static class PeerCommands
         var uploadSlots = new Option<int?>("--upload-slots") { Description = "Uploads to other peers served at once (default 16); more get 503 and try another holder" };
         var uploadRate = new Option<string?>("--upload-rate") { Description = "Upload bandwidth to other peers per second, e.g. 25M (bytes; default unlimited; env P2PDIST_UPLOAD_BYTES_PER_SECOND)" };
         var prefetchConcurrency = new Option<int?>("--prefetch-concurrency") { Description = "Chunks a whole-image prefetch fetches at once (default 8)" };
-        var supernodeCa = new Option<string?>("--supernode-ca") { Description = "PEM CA certificate of the supernodes: speak gRPC to them over TLS" };
+        var supernodeCa = new Option<string?>("--supernode-ca") { Description = "Former name of --tls-ca" };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM peer certificate (p2pdist cert issue --peer NAME; NAME is this peer's id): mutual TLS to peers and supernodes (env P2PDIST_TLS_CERT)" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert (env P2PDIST_TLS_KEY)" };
+        var tlsCa = new Option<string?>("--tls-ca") { Description = "PEM cluster CA: the only root trusted for peers and supernodes (env P2PDIST_TLS_CA)" };
+        var insecure = new Option<bool>("--insecure") { Description = "With --listen/--supernode but no TLS: plain text, no peer identity (a laptop, tests); logged as a warning (env P2PDIST_INSECURE)" };
+        var uploadMinRate = new Option<string?>("--upload-min-rate") { Description = "Slowest a client may read an upload, per second, e.g. 64K: a slower reader loses its slot (default 64K)" };
         var metrics = new Option<string?>("--metrics-listen", "--metrics") { Description = $"ADDRESS:PORT for Prometheus metrics (/metrics) and health (/healthz, /readyz), read-only; off for none (default {PeerOptions.DefaultMetricsListen}; env P2PDIST_METRICS_LISTEN)" };
         var apiGroup = new Option<string?>("--api-group") { Description = "A group whose members may use the local API socket besides root (socket 0660; env P2PDIST_API_GROUP)" };
         var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
         {
             readTimeout, prefetchAll, cacheQuota, supernode, listen, fuseWorkers, mergeSize, passthrough,
-            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup,
+            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup, tlsCert, tlsKey, tlsCa, insecure, uploadMinRate,
         };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -120,6 +129,8 @@ internal static class PeerCommands
                     SupernodeCaFile = parse.GetValue(supernodeCa),
                     MetricsListen = parse.GetValue(metrics),
                     ApiGroup = parse.GetValue(apiGroup),
+                    Tls = new PeerTlsFlags(parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(tlsCa), parse.GetValue(insecure)),
+                    UploadMinBytesPerSecond = parse.GetValue(uploadMinRate) is { } minRate ? SizeParser.ParseLong(minRate, "--upload-min-rate") : null,
                 });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>

@@ -5,6 +5,7 @@ using P2PDist.Cli;
 var root = new RootCommand("P2PDist: lazy-loading, peer-to-peer distribution of container images in the Rafs format.")
 {
     ImageCommands.Create(),
+    CertCommands.Create(),
 };
 foreach (var command in PeerCommands.Create())
     root.Subcommands.Add(command);

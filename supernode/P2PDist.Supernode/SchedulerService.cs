@@ -18,6 +18,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         string address = PeerAddresses.Normalize(request.Address, Limits.AllowLoopbackAddresses, out string why)
             ?? throw Invalid($"address '{LogSafe.Text(request.Address, 80)}' {why}");
@@ -47,6 +48,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<AnnounceResponse> Announce(AnnounceRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         if (!index.IsKnown(request.PeerId))
             return Task.FromResult(new AnnounceResponse { Known = false });
@@ -66,6 +68,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<ReportResponse> Report(ReportRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         RequirePeerId(request.BadPeerId);
         if (request.Fault is not (Fault.BadDigest or Fault.Timeout))
@@ -87,6 +90,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<FindHoldersResponse> FindHolders(FindHoldersRequest request, ServerCallContext context)
     {
+        CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         RequireBlobDigest(request.BlobDigest);
         if (request.Ordinals.Count > Limits.MaxOrdinalsPerQuery)

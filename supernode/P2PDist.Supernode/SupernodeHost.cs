@@ -1,7 +1,7 @@
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using P2PDist.Security;
 
 namespace P2PDist.Supernode;
 
@@ -19,15 +19,18 @@ public static class SupernodeHost
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
-        X509Certificate2? certificate = options.TlsCertificateFile is null ? null
-            : X509Certificate2.CreateFromPemFile(options.TlsCertificateFile, options.TlsKeyFile);
+        options.RequireTransportSecurity();
+        using ClusterTls? tls = options.TlsCertificateFile is null ? null
+            : ClusterTls.Load(options.TlsCertificateFile, options.TlsKeyFile!, options.TlsCaFile!, ClusterRole.Supernode);
+        if (tls is not null)
+            builder.Services.AddSingleton(tls); // CallerIdentity finds it: mutual-TLS mode
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(endpoint, o =>
             {
                 o.Protocols = HttpProtocols.Http2;
-                if (certificate is not null)
-                    o.UseHttps(certificate);
+                if (tls is not null)
+                    o.UseHttps(SupernodeTls.HttpsOptions(tls));
             });
             if (options.MetricsListen is not null)
                 k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen), o => o.Protocols = HttpProtocols.Http1);
@@ -46,8 +49,10 @@ public static class SupernodeHost
             }).RequireHost($"*:{System.Net.IPEndPoint.Parse(options.MetricsListen).Port}");
         }
         await app.StartAsync(stop);
+        if (tls is null)
+            app.Logger.LogWarning("--insecure: serving plain h2c with no peer identity; any client can register, announce and report as any peer");
         app.Logger.LogInformation("supernode listening on {Endpoint} ({Security}); metrics on {Metrics}; peers silent for {Timeout} s are dropped",
-            endpoint, certificate is null ? "h2c" : "TLS", options.MetricsListen is null ? "(off)" : $"http://{options.MetricsListen}/metrics", options.PeerTimeoutSeconds);
+            endpoint, tls is null ? "h2c, insecure" : $"mutual TLS as {tls.Identity}", options.MetricsListen is null ? "(off)" : $"http://{options.MetricsListen}/metrics", options.PeerTimeoutSeconds);
         try
         {
             await Task.Delay(Timeout.Infinite, stop); // the expiry timer (PeerExpiry) runs as a hosted service

@@ -18,9 +18,14 @@ public sealed record SupernodeOptions
     /// <summary>ADDRESS:PORT serving Prometheus metrics at /metrics (plain HTTP/1.1); none by default.</summary>
     public string? MetricsListen { get; init; }
 
-    /// <summary>PEM certificate (chain) and key: serve gRPC over TLS.</summary>
+    /// <summary>PEM certificate and key of this supernode (`p2pdist cert issue --supernode`), and the cluster CA: serve gRPC
+    /// over mutual TLS, where every peer shows a peer certificate from that CA and acts only under the name it carries.</summary>
     public string? TlsCertificateFile { get; init; }
     public string? TlsKeyFile { get; init; }
+    public string? TlsCaFile { get; init; }
+
+    /// <summary>Serve plain h2c with no peer identity (a laptop, tests): anyone can register as any peer. Logged as a warning.</summary>
+    public bool Insecure { get; init; }
 
     /// <summary>
     /// Seconds without a heartbeat after which a peer is dropped with its holdings. Peers beat every 5 s, or a
@@ -62,6 +67,8 @@ public sealed record SupernodeOptions
             MetricsListen = Env("METRICS") ?? options.MetricsListen,
             TlsCertificateFile = Env("TLS_CERT") ?? options.TlsCertificateFile,
             TlsKeyFile = Env("TLS_KEY") ?? options.TlsKeyFile,
+            TlsCaFile = Env("TLS_CA") ?? options.TlsCaFile,
+            Insecure = Env("INSECURE") is { } insecure ? bool.TryParse(insecure, out bool yes) && yes : options.Insecure,
             PeerTimeoutSeconds = EnvSeconds("PEER_TIMEOUT_SECONDS") ?? options.PeerTimeoutSeconds,
             BlockSeconds = EnvSeconds("BLOCK_SECONDS") ?? options.BlockSeconds,
             ReportersBeforeBlock = Env("REPORTERS_BEFORE_BLOCK") is { } reporters && int.TryParse(reporters, System.Globalization.CultureInfo.InvariantCulture, out int k) ? k : options.ReportersBeforeBlock,
@@ -84,6 +91,8 @@ public sealed record SupernodeOptions
             MetricsListen = flags.MetricsListen ?? options.MetricsListen,
             TlsCertificateFile = flags.TlsCertificateFile ?? options.TlsCertificateFile,
             TlsKeyFile = flags.TlsKeyFile ?? options.TlsKeyFile,
+            TlsCaFile = flags.TlsCaFile ?? options.TlsCaFile,
+            Insecure = flags.Insecure || options.Insecure,
             PeerTimeoutSeconds = flags.PeerTimeoutSeconds != defaults.PeerTimeoutSeconds ? flags.PeerTimeoutSeconds : options.PeerTimeoutSeconds,
             BlockSeconds = flags.BlockSeconds != defaults.BlockSeconds ? flags.BlockSeconds : options.BlockSeconds,
             OriginFetchersPerChunk = flags.OriginFetchersPerChunk != defaults.OriginFetchersPerChunk ? flags.OriginFetchersPerChunk : options.OriginFetchersPerChunk,
@@ -91,6 +100,13 @@ public sealed record SupernodeOptions
             ReportersBeforeBlock = flags.ReportersBeforeBlock != defaults.ReportersBeforeBlock ? flags.ReportersBeforeBlock : options.ReportersBeforeBlock,
             AllowLoopbackAddresses = flags.AllowLoopbackAddresses != defaults.AllowLoopbackAddresses ? flags.AllowLoopbackAddresses : options.AllowLoopbackAddresses,
         };
+    }
+
+    /// <summary>Mutual TLS, or plain text only when asked for: called when the daemon starts (a settings file alone may name neither).</summary>
+    public void RequireTransportSecurity()
+    {
+        if (TlsCertificateFile is null && !Insecure)
+            throw new P2PDistException("the supernode needs --tls-cert, --tls-key and --tls-ca (mutual TLS with the cluster CA; see `p2pdist cert`), or --insecure to serve plain h2c with no peer identity");
     }
 
     public void Validate()
@@ -101,7 +117,11 @@ public sealed record SupernodeOptions
             throw new P2PDistException($"--metrics '{MetricsListen}' is not ADDRESS:PORT");
         if ((TlsCertificateFile is null) != (TlsKeyFile is null))
             throw new P2PDistException("--tls-cert and --tls-key go together");
-        foreach (var file in new[] { TlsCertificateFile, TlsKeyFile })
+        if ((TlsCertificateFile is null) != (TlsCaFile is null))
+            throw new P2PDistException("--tls-cert, --tls-key and --tls-ca go together: peers and the supernode use mutual TLS with the cluster CA");
+        if (Insecure && TlsCertificateFile is not null)
+            throw new P2PDistException("--insecure and --tls-cert exclude each other");
+        foreach (var file in new[] { TlsCertificateFile, TlsKeyFile, TlsCaFile })
         {
             if (file is not null && !File.Exists(file))
                 throw new P2PDistException($"TLS file {file} does not exist");

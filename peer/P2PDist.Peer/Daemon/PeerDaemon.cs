@@ -30,12 +30,13 @@ public static class PeerDaemon
         await using var local = DaemonWebHost.Build(k => k.ListenUnixSocket(options.SocketPath));
         var loggers = local.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("p2pdist.peer");
-        var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond);
+        var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond) { MinClientBytesPerSecond = options.UploadMinBytesPerSecond };
         using var network = options.Supernode is null ? null
-            : new PeerNetwork(new SwarmSettings(PeerIdentity.Load(options.DataDir), options.Listen!, options.Supernode)
+            : new PeerNetwork(new SwarmSettings(PeerTls.PeerId(options), options.Listen!, options.Supernode)
             {
                 Labels = options.Labels,
                 SupernodeCaFile = options.SupernodeCaFile,
+                Tls = PeerTls.Load(options),
             }, uploads, loggers.CreateLogger("p2pdist.peer.swarm"));
         await using var mounts = new MountManager(options, loggers, network);
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
@@ -50,7 +51,7 @@ public static class PeerDaemon
         LocalApi.Map(local, mounts, options, apiGroup, log);
 
         await using var chunks = options.Listen is null ? null
-            : DaemonWebHost.Build(k => k.Listen(System.Net.IPEndPoint.Parse(options.Listen)));
+            : DaemonWebHost.Build(k => ChunkListenerSecurity.Listen(k, options)); // mutual TLS, or --insecure
         if (chunks is not null)
         {
             var chunkServer = new ChunkServer(mounts.Cache, uploads);

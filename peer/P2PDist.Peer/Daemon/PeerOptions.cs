@@ -48,7 +48,7 @@ public sealed record PeerOptions
     /// <summary>Chunks a whole-image prefetch fetches at once (from several peers).</summary>
     public int PrefetchConcurrency { get; init; } = 8;
 
-    /// <summary>PEM file of the CA that signed the supernodes' certificates: talk to them over TLS (https).</summary>
+    /// <summary>Former name of <see cref="TlsCaFile"/> (read as it, for old settings files).</summary>
     public string? SupernodeCaFile { get; init; }
 
     /// <summary>
@@ -61,6 +61,19 @@ public sealed record PeerOptions
 
     /// <summary>A group (name in /etc/group) whose members may use the local API besides root; the socket is then 0660 with that group.</summary>
     public string? ApiGroup { get; init; }
+    /// <summary>PEM certificate and key of this peer (`p2pdist cert issue --peer NAME`; NAME is its id in the swarm) and the
+    /// cluster CA: the chunk listener is HTTPS and admits only peers of this cluster; peers and supernodes are dialled
+    /// with this certificate and must show one from the same CA.</summary>
+    public string? TlsCertificateFile { get; init; }
+    public string? TlsKeyFile { get; init; }
+    public string? TlsCaFile { get; init; }
+
+    /// <summary>Without TLS: plain HTTP chunks, h2c to the supernode, no peer identity (a laptop, tests). Logged as a warning.</summary>
+    public bool Insecure { get; init; }
+
+    /// <summary>Slowest a client may read an upload (bytes per second): past the deadline this sets (plus 2 s) its slot is taken back.</summary>
+    public long UploadMinBytesPerSecond { get; init; } = 64 << 10;
+
 
     public string FilesDir => Path.Combine(DataDir, "cache", "files");
 
@@ -132,13 +145,48 @@ public sealed record PeerOptions
             options = options with { ApiGroup = apiGroup };
         if (tuning?.ApiGroup is { } apiGroupFlag)
             options = options with { ApiGroup = apiGroupFlag };
+        if (environment.TryGetValue("P2PDIST_TLS_CERT", out var tlsCert) && !string.IsNullOrEmpty(tlsCert))
+            options = options with { TlsCertificateFile = tlsCert };
+        if (environment.TryGetValue("P2PDIST_TLS_KEY", out var tlsKey) && !string.IsNullOrEmpty(tlsKey))
+            options = options with { TlsKeyFile = tlsKey };
+        if (environment.TryGetValue("P2PDIST_TLS_CA", out var tlsCa) && !string.IsNullOrEmpty(tlsCa))
+            options = options with { TlsCaFile = tlsCa };
+        if (environment.TryGetValue("P2PDIST_INSECURE", out var insecure) && bool.TryParse(insecure, out bool insecureValue))
+            options = options with { Insecure = insecureValue };
+        if (tuning?.Tls is { } tls)
+            options = options with { TlsCertificateFile = tls.Certificate ?? options.TlsCertificateFile, TlsKeyFile = tls.Key ?? options.TlsKeyFile, TlsCaFile = tls.Ca ?? options.TlsCaFile, Insecure = tls.Insecure || options.Insecure };
+        if (tuning?.UploadMinBytesPerSecond is { } minRate)
+            options = options with { UploadMinBytesPerSecond = minRate };
+        // supernodeCaFile / --supernode-ca is the cluster CA under its former name.
+        options = options with { TlsCaFile = FullPath(options.TlsCaFile ?? options.SupernodeCaFile), SupernodeCaFile = null,
+            TlsCertificateFile = FullPath(options.TlsCertificateFile), TlsKeyFile = FullPath(options.TlsKeyFile) };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
         options.Validate();
         return options;
     }
 
+    private static string? FullPath(string? path) => path is null ? null : Path.GetFullPath(path);
+
+    /// <summary>Mutual TLS, or plain text only when asked for; checked when the chunk listener starts (a peer without --listen has no network face).</summary>
+    public void RequireTransportSecurity()
+    {
+        if (TlsCertificateFile is null && !Insecure)
+            throw new P2PDistException("a peer with --listen or --supernode needs --tls-cert, --tls-key and --tls-ca (mutual TLS with the cluster CA; see `p2pdist cert`), or --insecure for plain text with no peer identity");
+    }
+
     public void Validate()
     {
+        if ((TlsCertificateFile is null) != (TlsKeyFile is null) || (TlsCertificateFile is null) != (TlsCaFile is null))
+            throw new P2PDistException("--tls-cert, --tls-key and --tls-ca (or supernodeCaFile) go together: peers and supernodes use mutual TLS with the cluster CA");
+        if (Insecure && TlsCertificateFile is not null)
+            throw new P2PDistException("--insecure and --tls-cert exclude each other");
+        foreach (string? file in new[] { TlsCertificateFile, TlsKeyFile, TlsCaFile })
+        {
+            if (file is not null && !File.Exists(file))
+                throw new P2PDistException($"TLS file {file} does not exist");
+        }
+        if (UploadMinBytesPerSecond is < 1024 or > 1L << 40)
+            throw new P2PDistException($"minimum upload rate {UploadMinBytesPerSecond} B/s must be at least 1024");
         if (ReadTimeoutSeconds is <= 0 or > 3600)
             throw new P2PDistException($"read timeout {ReadTimeoutSeconds} s must be between 0 and 3600");
         if (Supernode is not null && Listen is null)
@@ -155,8 +203,6 @@ public sealed record PeerOptions
             throw new P2PDistException($"upload rate {UploadBytesPerSecond} must not be negative");
         if (PrefetchConcurrency is < 1 or > 64)
             throw new P2PDistException($"prefetch concurrency {PrefetchConcurrency} must be between 1 and 64");
-        if (SupernodeCaFile is not null && !File.Exists(SupernodeCaFile))
-            throw new P2PDistException($"supernode CA file {SupernodeCaFile} does not exist");
         if (MetricsListen is not null && !System.Net.IPEndPoint.TryParse(MetricsListen, out _))
             throw new P2PDistException($"--metrics-listen '{MetricsListen}' is not ADDRESS:PORT (or off)");
         if (MetricsListen is not null && Listen is not null && MetricsListen == Listen)
@@ -178,4 +224,9 @@ public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Pa
     public string? SupernodeCaFile { get; init; }
     public string? MetricsListen { get; init; }
     public string? ApiGroup { get; init; }
+    public PeerTlsFlags? Tls { get; init; }
+    public long? UploadMinBytesPerSecond { get; init; }
 }
+
+/// <summary>--tls-cert, --tls-key, --tls-ca and --insecure.</summary>
+public sealed record PeerTlsFlags(string? Certificate, string? Key, string? Ca, bool Insecure);

@@ -21,7 +21,8 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
-        if (!limiter.TryEnter())
+        string client = ChunkListenerSecurity.ClientOf(context);
+        if (!limiter.TryEnter(client))
         {
             PeerMetrics.UploadsRefused.Inc();
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
@@ -35,13 +36,15 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
             long length = RandomAccess.GetLength(file);
             context.Response.ContentType = "application/octet-stream";
             context.Response.ContentLength = length;
+            using var slowReader = new UploadDeadline(limiter.UploadDeadline(length), cancellationToken);
             for (long offset = 0; offset < length;)
             {
                 int read = RandomAccess.Read(file, piece.AsSpan(0, (int)Math.Min(PieceBytes, length - offset)), offset);
                 if (read == 0)
                     break;
                 await limiter.PaceAsync(read, cancellationToken);
-                await context.Response.Body.WriteAsync(piece.AsMemory(0, read), cancellationToken);
+                using (slowReader.Running())
+                    await context.Response.Body.WriteAsync(piece.AsMemory(0, read), slowReader.Token);
                 offset += read;
                 PeerMetrics.UploadedBytes.Inc(read);
             }
@@ -55,10 +58,16 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
         {
             // The requester gave up (its own deadline) or went away.
         }
+        catch (OperationCanceledException)
+        {
+            // Read slower than the minimum rate: its slot goes back to the others, and the connection is dropped.
+            UploadDeadline.CutOff.Inc();
+            context.Abort();
+        }
         finally
         {
             ArrayPool<byte>.Shared.Return(piece);
-            limiter.Exit();
+            limiter.Exit(client);
         }
     }
 }

@@ -11,13 +11,16 @@ namespace P2PDist.Peer.P2P;
 internal sealed class PeerChunkClient : IDisposable
 {
     private readonly HttpClient _http;
+    private readonly HolderConnections? _tls;
     private readonly TimeSpan _stallTimeout;
     private readonly TimeProvider _time;
 
-    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout, TimeProvider? time = null, TimeSpan? connectTimeout = null)
+    /// <param name="tls">This peer's cluster certificate: fetch over HTTPS from holders that prove the name the supernode gave; null for plain HTTP.</param>
+    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout, TimeProvider? time = null, TimeSpan? connectTimeout = null, P2PDist.Security.ClusterTls? tls = null)
     {
         _stallTimeout = stallTimeout;
         _time = time ?? TimeProvider.System;
+        _tls = tls is null ? null : new HolderConnections(source, tls);
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = connectTimeout ?? ProtocolTimings.Default.ConnectTimeout,
@@ -32,7 +35,7 @@ internal sealed class PeerChunkClient : IDisposable
 
     public readonly record struct Result(Outcome Outcome, byte[]? Bytes, string Detail);
 
-    public async Task<Result> GetAsync(string address, string chunkName, uint expectedSize, CancellationToken cancellationToken)
+    public async Task<Result> GetAsync(string address, string peerId, string chunkName, uint expectedSize, CancellationToken cancellationToken)
     {
         // Only ever "ip:port" of a unicast address: never a host name, a path, or a multicast/link-local/unspecified address.
         if (PeerAddresses.Normalize(address, allowLoopback: true, out string why) is not { } endpoint)
@@ -42,8 +45,8 @@ internal sealed class PeerChunkClient : IDisposable
         stall.CancelAfter(_stallTimeout);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{endpoint}/v1/chunks/{chunkName}");
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{(_tls is null ? "http" : "https")}://{endpoint}/v1/chunks/{chunkName}");
+            using var response = await (_tls?.For(endpoint, peerId) ?? _http).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
                 return new Result(Outcome.Busy, null, "all upload slots busy");
             if (response.StatusCode == HttpStatusCode.NotFound)
@@ -84,5 +87,9 @@ internal sealed class PeerChunkClient : IDisposable
 
     private static string Printable(string text) => new(text.Take(80).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _tls?.Dispose();
+    }
 }

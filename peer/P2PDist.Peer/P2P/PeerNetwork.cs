@@ -11,6 +11,7 @@ public sealed record SwarmSettings(string PeerId, string Listen, string Supernod
 {
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public string? SupernodeCaFile { get; init; }
+    public P2PDist.Security.ClusterTls? Tls { get; init; }
 
     /// <summary>A transfer from a peer that makes no progress for this long is abandoned (and reported).</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(5);
@@ -45,7 +46,7 @@ public sealed class PeerNetwork : IDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _downloadsFrom = new(StringComparer.Ordinal);
 
     public PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log)
-        : this(settings, uploads, log, new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile, settings.Timings))
+        : this(settings, uploads, log, new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile, settings.Timings, settings.Tls))
     {
     }
 
@@ -57,7 +58,7 @@ public sealed class PeerNetwork : IDisposable
         _log = log;
         _time = settings.Time;
         _timings = settings.Timings;
-        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, _time, _timings.ConnectTimeout);
+        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, _time, _timings.ConnectTimeout, settings.Tls);
         _supernodes = supernodes;
         _announcer = new Announcer(settings.PeerId, _supernodes, node => RegisterWithAsync(node, CancellationToken.None), () => _uploads.Active, log, () => Timings, _time);
     }
@@ -209,7 +210,7 @@ public sealed class PeerNetwork : IDisposable
                 PeerChunkClient.Result result;
                 try
                 {
-                    result = await _peers.GetAsync(holder.Address, name, size, cancellationToken);
+                    result = await _peers.GetAsync(holder.Address, holder.PeerId, name, size, cancellationToken);
                 }
                 finally
                 {

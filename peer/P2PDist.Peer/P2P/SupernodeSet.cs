@@ -18,13 +18,17 @@ internal sealed class SupernodeSet : IDisposable
     private readonly List<Node> _nodes;
 
     /// <param name="caFile">PEM CA that signed the supernodes' certificates: speak TLS (https) and trust only it; null for h2c.</param>
-    public SupernodeSet(IEnumerable<string> addresses, string? caFile = null, ProtocolTimings? timings = null)
+    /// <param name="tls">This peer's cluster certificate: mutual TLS, presenting it and accepting only a supernode certificate of the cluster CA.</param>
+    public SupernodeSet(IEnumerable<string> addresses, string? caFile = null, ProtocolTimings? timings = null, P2PDist.Security.ClusterTls? tls = null)
         : this(addresses, address =>
         {
             var handler = new SocketsHttpHandler { ConnectTimeout = (timings ?? ProtocolTimings.Default).ConnectTimeout };
             if (caFile is not null)
                 handler.SslOptions = P2PDist.Oci.PrivateCa.ClientOptions(caFile);
-            return (new Uri($"{(caFile is null ? "http" : "https")}://{address}"), handler);
+            if (tls is not null)
+                handler.SslOptions = tls.ClientOptions(P2PDist.Security.ClusterRole.Supernode, expectedName: null, checkHostName: true);
+            bool secure = caFile is not null || tls is not null;
+            return (new Uri($"{(secure ? "https" : "http")}://{address}"), handler);
         })
     {
     }

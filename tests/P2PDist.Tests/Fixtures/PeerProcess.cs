@@ -49,7 +49,7 @@ public sealed class PeerProcess : IAsyncDisposable
     }
 
     private static Process Launch(string dataDir, string logPath, string[] extraArgs) =>
-        LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["peer", "--data-dir", dataDir, .. extraArgs]), logPath);
+        LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["peer", "--data-dir", dataDir, .. extraArgs, .. ClusterPki.InsecureUnlessTls(extraArgs)]), logPath);
 
     private Task WaitForSocketAsync() =>
         Eventually.Async(async () =>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using System.Security.Cryptography.X509Certificates;
 
 namespace P2PDist.Tests.Fixtures;
 
@@ -9,7 +8,8 @@ public sealed class SupernodeProcess : IAsyncDisposable
 {
     private Process _process;
     private readonly string[] _args;
-    private string? _caPath;
+    /// <summary>With mutual TLS: the cluster whose peer certificate "test-probe" the test's own probes present.</summary>
+    private ClusterPki? _pki;
 
     private SupernodeProcess(Process process, int port, string logPath, string[] args)
     {
@@ -22,7 +22,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
     public int Port { get; }
     public string Address => $"127.0.0.1:{Port}";
     public string LogPath { get; }
-    private string GrpcAddress => $"{(_caPath is null ? "http" : "https")}://{Address}";
+    private const string ProbeId = "test-probe";
 
     /// <summary>Kills the supernode and starts a new one on the same port: it comes back with an empty index.</summary>
     public async Task RestartAsync()
@@ -36,17 +36,18 @@ public sealed class SupernodeProcess : IAsyncDisposable
     public static Task<SupernodeProcess> StartAsync(params string[] extraArgs) =>
         StartAsync(FreePort.Next(), Path.Combine(TestPaths.NewDirectory("supernode"), "supernode.log"), extraArgs);
 
-    /// <summary>A supernode serving gRPC over TLS with <paramref name="certificates"/>; the test's own probes trust its CA.</summary>
-    public static async Task<SupernodeProcess> StartWithTlsAsync(TestCertificates certificates, params string[] extraArgs)
+    /// <summary>A supernode of <paramref name="pki"/>'s cluster (mutual TLS); the test's probes present a peer certificate of it.</summary>
+    public static async Task<SupernodeProcess> StartAsync(ClusterPki pki, params string[] extraArgs)
     {
-        var supernode = await StartAsync(["--tls-cert", certificates.CertificatePath, "--tls-key", certificates.KeyPath, .. extraArgs]);
-        supernode._caPath = certificates.CaPath;
+        await pki.IssuePeerAsync(ProbeId);
+        var supernode = await StartAsync([.. await pki.IssueSupernodeAsync("sn"), .. extraArgs]);
+        supernode._pki = pki;
         return supernode;
     }
 
     private static async Task<SupernodeProcess> StartAsync(int port, string logPath, params string[] extraArgs)
     {
-        var process = LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["supernode", "--listen", $"127.0.0.1:{port}", .. extraArgs]), logPath);
+        var process = LoggedProcess.Start("dotnet", LoggedProcess.P2PDist(["supernode", "--listen", $"127.0.0.1:{port}", .. extraArgs, .. ClusterPki.InsecureUnlessTls(extraArgs)]), logPath);
         try
         {
             await Eventually.Async(async () =>
@@ -100,28 +101,18 @@ public sealed class SupernodeProcess : IAsyncDisposable
         (await FindHoldersAsync(blob, [ordinal])).Chunks.SelectMany(c => c.Holders).Select(h => h.Address).ToList();
 
     /// <summary>
-    /// Asks as an unregistered probe with no_election set: the answer assigns no load to the holders and elects no one,
-    /// so watching the supernode does not change whom it ranks first.
+    /// Asks as a registered probe (only registered peers may ask) with no_election set: the answer assigns no load
+    /// to the holders and elects no one, so watching the supernode does not change whom it ranks first. The probe
+    /// registers before each question (the same address only refreshes it): it announces nothing, so it expires.
     /// </summary>
     private async Task<P2PDist.Protos.Scheduler.FindHoldersResponse> FindHoldersAsync(string blob, IEnumerable<uint> ordinals)
     {
-        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(GrpcAddress, ChannelOptions());
+        using var channel = _pki is null ? Grpc.Net.Client.GrpcChannel.ForAddress($"http://{Address}") : _pki.Channel(Address, _pki.Certificate(ProbeId));
         var client = new P2PDist.Protos.Scheduler.Scheduler.SchedulerClient(channel);
-        var request = new P2PDist.Protos.Scheduler.FindHoldersRequest { PeerId = "test-probe", BlobDigest = blob, NoElection = true };
+        await client.RegisterAsync(new P2PDist.Protos.Scheduler.RegisterRequest { PeerId = ProbeId, Address = "127.0.0.1:9" }, deadline: DateTime.UtcNow.AddSeconds(10));
+        var request = new P2PDist.Protos.Scheduler.FindHoldersRequest { PeerId = ProbeId, BlobDigest = blob, NoElection = true };
         request.Ordinals.AddRange(ordinals);
-        return await client.FindHoldersAsync(request, deadline: DateTime.UtcNow.AddSeconds(5));
-    }
-
-    /// <summary>Plain gRPC, or TLS trusting only the test CA (as the peers do with --supernode-ca).</summary>
-    private Grpc.Net.Client.GrpcChannelOptions ChannelOptions()
-    {
-        if (_caPath is null)
-            return new Grpc.Net.Client.GrpcChannelOptions();
-        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-        policy.CustomTrustStore.Add(X509Certificate2.CreateFromPem(File.ReadAllText(_caPath)));
-        var handler = new SocketsHttpHandler();
-        handler.SslOptions.CertificateChainPolicy = policy;
-        return new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true };
+        return await client.FindHoldersAsync(request, deadline: DateTime.UtcNow.AddSeconds(10));
     }
 
     private static string Describe(IReadOnlyList<uint> ordinals) =>

@@ -33,7 +33,10 @@ public sealed class PeerSwarmTests
         await using var server = await RegistryServer.StartAsync();
         byte[] content = SampleImages.Bytes(2 << 20, 132);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "tamper");
-        await using var supernode = await SupernodeProcess.StartAsync();
+        // One reader here: the supernode blocks on one report (by default it waits for two distinct reporters, review H1).
+        string settings = Path.Combine(TestPaths.NewDirectory("supernode-settings"), "supernode.yaml");
+        await File.WriteAllTextAsync(settings, "reportersBeforeBlock: 1\n");
+        await using var supernode = await SupernodeProcess.StartAsync("--config", settings);
         string liarAddress = $"127.0.2.3:{FreePort.Next()}";
         await using var liar = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", liarAddress);
         await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.4:{FreePort.Next()}");

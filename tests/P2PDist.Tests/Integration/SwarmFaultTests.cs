@@ -105,8 +105,9 @@ public sealed class SwarmFaultTests
         var unknown = await Assert.ThrowsAsync<RpcException>(() => client.ReportAsync(new ReportRequest { PeerId = "stranger", BadPeerId = "good", Fault = Fault.Timeout }, deadline: Deadline()).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
         Assert.Contains("stranger", unknown.Status.Detail);
-        var strangerQuery = await client.FindHoldersAsync(new FindHoldersRequest { PeerId = "stranger", BlobDigest = blob, Ordinals = { 0 } }, deadline: Deadline());
-        Assert.False(strangerQuery.Chunks[0].FetchFromOrigin);
+        // Only a registered peer may ask (review H1/L6): a stranger learns nothing and is elected for nothing.
+        var strangerQuery = await Assert.ThrowsAsync<RpcException>(() => client.FindHoldersAsync(new FindHoldersRequest { PeerId = "stranger", BlobDigest = blob, Ordinals = { 0 } }, deadline: Deadline()).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, strangerQuery.StatusCode);
 
         // Still serving: a good announcement is indexed; an unknown blob has no holders.
         await client.AnnounceAsync(new AnnounceRequest { PeerId = "good", Added = { new OrdinalRanges { BlobDigest = blob, Starts = { 0 }, Lengths = { 4 } } } }, deadline: Deadline());
@@ -115,7 +116,7 @@ public sealed class SwarmFaultTests
         Assert.Contains("refused a message", await File.ReadAllTextAsync(supernode.LogPath));
         string metrics = await MetricsScrape.TextAsync($"127.0.0.1:{metricsPort}");
         Assert.Equal(9, MetricsScrape.Value(metrics, "p2pdist_supernode_rejected_messages_total")); // the nine RefusedAsync calls above, each counted once
-        Assert.Equal(1, MetricsScrape.Value(metrics, "p2pdist_supernode_peers"));
+        Assert.Equal(2, MetricsScrape.Value(metrics, "p2pdist_supernode_peers")); // "good" and the test's own registered probe
     }
 
     [Fact]
@@ -231,17 +232,17 @@ public sealed class SwarmFaultTests
         await using var server = await RegistryServer.StartAsync();
         byte[] content = SampleImages.Bytes(2 << 20, 146);
         string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, "tlsswarm");
-        var certificates = await TestCertificates.CreateAsync(TestPaths.NewDirectory("supernode-tls"));
-        await using var supernode = await SupernodeProcess.StartWithTlsAsync(certificates);
-        string[] swarm = ["--supernode", supernode.Address, "--supernode-ca", certificates.CaPath];
-        await using var first = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.44:{FreePort.Next()}"]);
-        await using var second = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.45:{FreePort.Next()}"]);
-        // Without the CA the peer cannot register: it says so and keeps serving from the origin.
+        var pki = await ClusterPki.CreateAsync(); // mutual TLS (issue 10): a cluster CA and a certificate per daemon
+        await using var supernode = await SupernodeProcess.StartAsync(pki);
+        string[] swarm = ["--supernode", supernode.Address];
+        await using var first = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.44:{FreePort.Next()}", .. await pki.IssuePeerAsync("first")]);
+        await using var second = await PeerProcess.StartAsync(null, [.. swarm, "--listen", $"127.0.2.45:{FreePort.Next()}", .. await pki.IssuePeerAsync("second")]);
+        // Without a certificate (--insecure) the peer cannot register: it says so and keeps serving from the origin.
         await using var untrusting = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.46:{FreePort.Next()}");
 
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await first.MountAsync(target), "data.bin")));
-        Assert.True(await first.LogContainsAsync("registered with the supernode"));
-        await supernode.WaitForEveryChunkHeldAsync(await P2PDistCli.BlobOfAsync(target), 2); // announced over TLS
+        Assert.True(await ClusterPki.LogContainsAsync(supernode.LogPath, "peer first registered", TimeSpan.FromSeconds(30)), "the first peer registers under its certificate's name");
+        await supernode.WaitForEveryChunkHeldAsync(await P2PDistCli.BlobOfAsync(target), 2); // announced over mutual TLS
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await second.MountAsync(target), "data.bin")));
         Assert.Equal(2L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
         Assert.True(await untrusting.LogContainsAsync("unreachable"), "a peer without the CA should say the supernode is unreachable");
