@@ -110,7 +110,7 @@ public sealed class ControlPlaneRulesTests
         using var client = new PeerChunkClient(System.Net.IPAddress.Loopback, TimeSpan.FromSeconds(1));
         foreach (string address in new[] { "169.254.169.254:80", "evil.example:80", "127.0.0.1:1/x?y=", "224.0.0.1:80" })
         {
-            var result = await client.GetAsync(address, "blake3-" + new string('0', 64), 10, CancellationToken.None);
+            var result = await client.GetAsync(address, "holder", "blake3-" + new string('0', 64), 10, CancellationToken.None);
             Assert.Equal(PeerChunkClient.Outcome.BadAddress, result.Outcome);
         }
     }

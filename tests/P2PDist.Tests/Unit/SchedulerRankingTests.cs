@@ -91,34 +91,6 @@ public sealed class SchedulerRankingTests
     }
 
     [Fact]
-    public void OriginFetchLease_RunsOut_ThenTheNextAskerIsElected()
-    {
-        var clock = new FakeTimeProvider();
-        var index = new SchedulerIndex { Clock = clock, OriginFetchLease = TimeSpan.FromSeconds(5) };
-        Assert.True(index.ElectOriginFetcher(Blob, 7, "a"));
-        clock.Advance(TimeSpan.FromSeconds(4.9));
-        Assert.False(index.ElectOriginFetcher(Blob, 7, "b")); // a is still fetching: b waits
-        Assert.True(index.IsBeingFetched(Blob, 7));
-        clock.Advance(TimeSpan.FromSeconds(0.1));
-        Assert.False(index.IsBeingFetched(Blob, 7)); // a's lease ran out (a crashed, or never announced)
-        Assert.True(index.ElectOriginFetcher(Blob, 7, "b"));
-        Assert.False(index.ElectOriginFetcher(Blob, 7, "a"));
-    }
-
-    [Fact]
-    public void BlockedPeer_IsRankedAgain_OnceItsBlockRunsOut()
-    {
-        var clock = new FakeTimeProvider();
-        var index = IndexWith(new SchedulerIndex { Clock = clock, BlockFor = TimeSpan.FromMinutes(10) }, ("liar", "a"));
-        Assert.True(index.Report("liar", badDigest: true));
-        Assert.Empty(index.Holders("me", Blob, 0, new Random(10), assign: false));
-        clock.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromSeconds(1));
-        Assert.Empty(index.Holders("me", Blob, 0, new Random(11), assign: false));
-        clock.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal(["liar"], index.Holders("me", Blob, 0, new Random(12), assign: false).Select(p => p.Id));
-    }
-
-    [Fact]
     public void OriginElection_OnePeerAtATime_ConfigurableToMore()
     {
         var one = new SchedulerIndex();
