@@ -25,14 +25,15 @@ public sealed class ClusterPki
     /// </summary>
     public static async Task<bool> LogContainsAsync(string path, string text, TimeSpan within)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (clock.Elapsed < within)
+        try
         {
-            if ((await File.ReadAllTextAsync(path)).Contains(text, StringComparison.Ordinal))
-                return true;
-            await Task.Delay(100);
+            await Eventually.LogMatchesAsync(path, System.Text.RegularExpressions.Regex.Escape(text), within);
+            return true;
         }
-        return false;
+        catch (TimeoutException)
+        {
+            return false;
+        }
     }
 
     public static async Task<ClusterPki> CreateAsync()

@@ -37,7 +37,7 @@ public sealed class PeerProcess : IAsyncDisposable
     {
         dataDir ??= Path.Combine(TestPaths.NewDirectory("peer"), "data");
         string logPath = Path.Combine(Path.GetDirectoryName(dataDir)!, $"peer-{Guid.NewGuid():N}.log");
-        int given = Array.IndexOf(extraArgs, "--metrics-listen");
+        int given = Array.FindIndex(extraArgs, a => a is "--metrics-listen" or "--metrics");
         string? metricsAddress = given >= 0 ? extraArgs[given + 1] : $"127.0.0.1:{FreePort.Next()}";
         if (given < 0)
             extraArgs = [.. extraArgs, "--metrics-listen", metricsAddress];

@@ -33,15 +33,11 @@ public sealed class MutualTlsTests
             await pki.IssuePeerAsync(probe);
         using var channel = pki.Channel(supernode.Address, pki.Certificate(probe));
         var client = new Scheduler.SchedulerClient(channel);
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            var reply = await client.FindHoldersAsync(new FindHoldersRequest { PeerId = probe, BlobDigest = blob, Ordinals = { ordinal }, NoElection = true }, deadline: Deadline());
-            if (reply.Chunks.Any(c => c.Holders.Count > 0))
-                return;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"no peer announced chunk {ordinal} of {blob} within 20 s");
+        // Only registered peers may ask (review H1); the probe announces nothing.
+        await client.RegisterAsync(new RegisterRequest { PeerId = probe, Address = "127.0.0.1:9" }, deadline: Deadline());
+        await Eventually.Async(async () =>
+            (await client.FindHoldersAsync(new FindHoldersRequest { PeerId = probe, BlobDigest = blob, Ordinals = { ordinal }, NoElection = true }, deadline: Deadline()))
+                .Chunks.Any(c => c.Holders.Count > 0), TimeSpan.FromSeconds(20), $"a holder of chunk {ordinal} of {blob}");
     }
 
     private static string[] CachedChunks(PeerProcess peer) =>
@@ -69,11 +65,9 @@ public sealed class MutualTlsTests
         await using (var tcpdump = await PacketCapture.StartAsync(capture, $"tcp and host 127.0.2.61 and port {port}"))
         {
             string secondMount = await second.MountAsync(target); // the bootstrap comes from the registry
-            await Task.Delay(300); // the registry writes its access log after answering
-            before = server.BlobBytesServed("mtls");
+            before = server.BlobBytesServed("mtls"); // exact: the registry's proxy counts before it sends
             Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(secondMount, "app/data.bin")));
         }
-        await Task.Delay(500);
         Assert.Equal(0, server.BlobBytesServed("mtls") - before);
         Assert.Equal(4L << 20, (await second.MountInfoAsync(target)).BytesFromPeers);
         Assert.True(await ClusterPki.LogContainsAsync(supernode.LogPath, "peer alpha registered at 127.0.2.61", TimeSpan.FromSeconds(30)), "the peer's id is its certificate's name");
@@ -197,13 +191,7 @@ public sealed class MutualTlsTests
                 held.Add(await SlowChunkReader.StartAsync(host, port, chunk, pki.ClientOptions(slowpoke)));
             Assert.Equal(["200", "200", "503"], held.Select(r => r.Status)); // its share is 2 of the 4 slots
             var reading = held.Take(2).Select(r => r.ReadSlowlyAsync(bytesPerSecond: 300, stopReading.Token)).ToList();
-            var clock = Stopwatch.StartNew();
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            while (!(await http.GetStringAsync($"http://{metrics}/metrics")).Contains("p2pdist_peer_uploads_cut_off_total 2", StringComparison.Ordinal))
-            {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the slow reader's uploads were not cut off within 30 s");
-                await Task.Delay(200);
-            }
+            await MetricsScrape.WaitForAsync(metrics, "p2pdist_peer_uploads_cut_off_total", v => v == 2, "the slow reader's two uploads to be cut off");
             // Its slots came back while its connections are still open: the same client is served again.
             await using (var again = await SlowChunkReader.StartAsync(host, port, chunk, pki.ClientOptions(slowpoke)))
                 Assert.Equal("200", again.Status);
@@ -240,15 +228,5 @@ public sealed class MutualTlsTests
         Assert.True(await LogContainsAsync(insecure.LogPath, "--insecure: serving plain h2c"), "insecure mode is logged as a warning");
     }
 
-    private static async Task<bool> LogContainsAsync(string path, string text)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            if ((await File.ReadAllTextAsync(path)).Contains(text, StringComparison.Ordinal))
-                return true;
-            await Task.Delay(100);
-        }
-        return false;
-    }
+    private static Task<bool> LogContainsAsync(string path, string text) => ClusterPki.LogContainsAsync(path, text, TimeSpan.FromSeconds(10));
 }

@@ -177,6 +177,21 @@ public sealed class PeerLockdownTests(RegistryFixture registry)
     }
 
     [Fact]
+    public async Task L9_ADamagedStateFile_IsMovedAside_AndTheDaemonStillStarts()
+    {
+        string target = await MarkerImageAsync("lockdown-l9");
+        await using var peer = await PeerProcess.StartAsync();
+        await peer.MountAsync(target);
+        await peer.StopAsync();
+        string state = Path.Combine(peer.DataDir, "mounts.json");
+        await File.WriteAllTextAsync(state, "[{\"Reference\": \"truncated by a power cut"); // what a crash mid-write could leave without fsync
+        await peer.RestartAsync();
+        Assert.True(await peer.LogContainsAsync("cannot be read"), "the damaged state file should be reported");
+        Assert.Single(Directory.GetFiles(peer.DataDir, "mounts.json.damaged-*"));
+        Assert.Equal(Marker, await File.ReadAllBytesAsync(Path.Combine(await peer.MountAsync(target), "marker")));
+    }
+
+    [Fact]
     public async Task M8_AMountStuckOnATarpitRegistry_DoesNotBlockListingOrUnmounting()
     {
         string target = await MarkerImageAsync("lockdown-m8");

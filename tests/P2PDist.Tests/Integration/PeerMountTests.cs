@@ -77,7 +77,10 @@ public sealed class PeerMountTests(RegistryFixture registry)
         Assert.True(File.Exists(tarball), "P2PDIST_DEBIAN_ROOTFS must name the Debian minbase tarball (tests/run-all.sh sets it)");
         string target = await ConvertAsync(new TestImage().RawLayer(await File.ReadAllBytesAsync(tarball)), "mount-debian");
         await using var peer = await PeerProcess.StartAsync();
-        string mountPoint = await peer.MountAsync(target);
+        // A root file system for chroot, as a container runtime uses it: devices (/dev/null) and setuid work there (review H6).
+        var mount = await peer.CliAsync("mount", target, "debian-root", "--container-root", "--plain-http");
+        Assert.True(mount.ExitCode == 0, mount.Output);
+        string mountPoint = Path.Combine(peer.DataDir, "roots", "debian-root");
         var image = new TestImage().RawLayer(await File.ReadAllBytesAsync(tarball));
         TreeSnapshot.AssertEqual(await TreeSnapshot.CaptureAsync(await image.ReferenceUnpackAsync()), await TreeSnapshot.CaptureAsync(mountPoint));
         var run = await ProcessRunner.RunAsync("chroot", [mountPoint, "/usr/bin/perl", "-e", "print 6*7, qq(\\n); open(my $f, '<', '/etc/debian_version') or die; print <$f>"], TimeSpan.FromMinutes(2));

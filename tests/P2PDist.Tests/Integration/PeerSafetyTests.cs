@@ -77,9 +77,8 @@ public sealed class PeerSafetyTests
         File.WriteAllBytes(rotten, SampleImages.Bytes(ChunkBytes, 4321)); // same length, other bytes
         File.WriteAllBytes(truncated, []);
         await peer.RestartAsync();
-        var clock = Stopwatch.StartNew();
-        while (!(await peer.CliAsync("mounts")).Stdout.Contains(mountPoint, StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
-            await Task.Delay(200);
+        await Eventually.Async(async () => (await peer.CliAsync("mounts")).Stdout.Contains(mountPoint, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), $"the restarted peer to remount {mountPoint}");
 
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mountPoint, "data.bin")));
         Assert.Equal(content.AsSpan(0, ChunkBytes).ToArray(), File.ReadAllBytes(rotten));

@@ -82,7 +82,7 @@ public sealed class SwarmFaultTests
         await RefusedAsync(() => client.RegisterAsync(new RegisterRequest { PeerId = "neg", Address = "127.0.2.41:7710", UploadCapacityBytesPerSecond = -5 }, deadline: Deadline()).ResponseAsync,
             "upload_capacity_bytes_per_second -5 is negative");
         await RefusedAsync(() => client.RegisterAsync(new RegisterRequest { PeerId = "", Address = "127.0.2.41:7710" }, deadline: Deadline()).ResponseAsync, "peer id");
-        await RefusedAsync(() => client.RegisterAsync(new RegisterRequest { PeerId = "x", Address = "not an address" }, deadline: Deadline()).ResponseAsync, "not host:port");
+        await RefusedAsync(() => client.RegisterAsync(new RegisterRequest { PeerId = "x", Address = "not an address" }, deadline: Deadline()).ResponseAsync, "is not ip:port");
         var huge = new FindHoldersRequest { PeerId = "good", BlobDigest = blob };
         huge.Ordinals.AddRange(Enumerable.Range(0, 100_000).Select(i => (uint)i));
         await RefusedAsync(() => client.FindHoldersAsync(huge, deadline: Deadline()).ResponseAsync, "at most 4096 ordinals");
