@@ -77,6 +77,7 @@ internal sealed partial class FuseSession
                 return _fs.ReadLink(node, reply);
             case FuseOpcode.Open:
             {
+                using var blocking = EnterBlocking(); // a passthrough copy of a large file takes a while
                 // The kernel keeps one I/O mode per inode: while any open of a file reads through the page
                 // cache (opened before the file was fully cached), an open with PASSTHROUGH fails with EIO, and
                 // the other way round. So a file open in cached mode gets no passthrough until those opens close.
@@ -185,6 +186,7 @@ internal sealed partial class FuseSession
 
     private int Read(ulong unique, ulong node, ReadOnlySpan<byte> body, FuseReply reply, WorkerState state)
     {
+        using var blocking = EnterBlocking();
         ulong offset = U64(body, 8);
         int size = (int)Math.Min(U32(body, 16), (uint)FuseProtocol.MaxReadBytes);
         var token = state.Arm(unique, _readTimeout);

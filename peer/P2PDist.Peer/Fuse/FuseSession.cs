@@ -77,6 +77,9 @@ internal sealed unsafe partial class FuseSession : IDisposable
     private const ulong CachedHandle = 1, PassthroughHandle = 2;
     private int _running;
 
+    /// <summary>However few workers are configured, a mount may grow to this many while reads block (see FuseSession.Workers.cs).</summary>
+    private const int MinElasticWorkers = 16;
+
     private FuseSession(string mountPoint, IFuseFileSystem fs, bool allowPassthrough, TimeSpan readTimeout, ILogger log)
     {
         MountPoint = mountPoint;
@@ -140,12 +143,9 @@ internal sealed unsafe partial class FuseSession : IDisposable
             session._fds.Add(clone);
         }
         session._running = session._fds.Count;
-        foreach (int workerFd in session._fds)
-        {
-            var thread = new Thread(() => session.Serve(workerFd)) { IsBackground = true, Name = $"fuse {mountPoint}" };
-            session._workers.Add(thread);
-            thread.Start();
-        }
+        session._maxWorkers = Math.Max(MinElasticWorkers, workers * 4);
+        foreach (int workerFd in session._fds.ToArray())
+            session.StartWorker(workerFd);
         return session;
     }
 
@@ -227,6 +227,7 @@ internal sealed unsafe partial class FuseSession : IDisposable
     {
         lock (_fds)
         {
+            _closing = true;
             foreach (int fd in _fds)
                 FuseNative.Close(fd);
             _fds.Clear();

@@ -25,6 +25,43 @@ public sealed class PeerSafetyTests
     }
 
     [Fact]
+    public async Task M8_ReadsBlockedOnASlowOrigin_DoNotStallLookupsOrCachedReads()
+    {
+        await using var server = await RegistryServer.StartAsync();
+        var files = Enumerable.Range(0, 8).Select(i => SampleImages.Bytes(2 * ChunkBytes, 320 + i)).ToArray();
+        string target = await new TestImage().Layer(w =>
+        {
+            for (int i = 0; i < files.Length; i++)
+                w.File($"slow/f{i}", files[i]);
+            w.File("etc/hostname", "node\n"u8.ToArray());
+        }).PushAndConvertAsync(server.Host, "head-of-line");
+        using var slowOrigin = new GatedBlobProxy(server.Host, await DataBlobAsync(target));
+        await using var peer = await PeerProcess.StartAsync(null, "--read-timeout", "120", "--merge-size", "0"); // 4 FUSE workers by default
+        string mount = await peer.MountAsync(target.Replace(server.Host, slowOrigin.Host, StringComparison.Ordinal));
+        // Twice as many readers as workers, each stuck on an origin fetch that the gate holds.
+        var readers = files.Select((_, i) => ProcessRunner.RunAsync("cat", [Path.Combine(mount, "slow", $"f{i}")], TimeSpan.FromSeconds(100))).ToList();
+        // Every reader reaches the origin only if a blocked worker never keeps the next request waiting.
+        await slowOrigin.WaitForHeldAsync(files.Length, TimeSpan.FromSeconds(30));
+
+        var clock = Stopwatch.StartNew();
+        var stat = await ProcessRunner.RunAsync("stat", ["-c", "%s", Path.Combine(mount, "etc", "hostname")], TimeSpan.FromSeconds(20));
+        var list = await ProcessRunner.RunAsync("ls", [Path.Combine(mount, "slow")], TimeSpan.FromSeconds(20));
+        var elapsed = clock.Elapsed;
+        Assert.Equal("5", stat.Stdout.Trim());
+        Assert.Equal(files.Length, list.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"stat and ls behind {files.Length} blocked reads took {elapsed.TotalSeconds:0.0} s");
+        Assert.All(readers, r => Assert.False(r.IsCompleted, "a reader finished while its origin was held"));
+
+        slowOrigin.Open();
+        for (int i = 0; i < files.Length; i++)
+        {
+            var read = await readers[i];
+            Assert.True(read.ExitCode == 0, read.Output);
+            Assert.Equal(files[i], await File.ReadAllBytesAsync(Path.Combine(mount, "slow", $"f{i}")));
+        }
+    }
+
+    [Fact]
     public async Task H5_UnmountDuringAReadStorm_DaemonStaysUp_OtherMountsRead_NoClosedFdIsUsed()
     {
         await using var server = await RegistryServer.StartAsync();
