@@ -92,8 +92,7 @@ public sealed class SwarmFaultTests
             "exceeds the limit");
         // A range past the limit, and unpaired starts/lengths: refused, and nothing of the message is applied.
         var tooFar = new AnnounceRequest { PeerId = "good" };
-        tooFar.Added.Add(new OrdinalRanges { BlobDigest = blob, Starts = { 0 }, Lengths = { 1 } });
-        tooFar.Added.Add(new OrdinalRanges { BlobDigest = blob, Starts = { 1 }, Lengths = { uint.MaxValue } });
+        tooFar.Added.Add(new OrdinalRanges { BlobDigest = blob, Starts = { 0, 1 }, Lengths = { 1, uint.MaxValue } }); // a good range, then one too far
         await RefusedAsync(() => client.AnnounceAsync(tooFar, deadline: Deadline()).ResponseAsync, "exceed the limit");
         await RefusedAsync(() => client.AnnounceAsync(new AnnounceRequest { PeerId = "good", Added = { new OrdinalRanges { BlobDigest = blob, Starts = { 1, 2 }, Lengths = { 1 } } } },
             deadline: Deadline()).ResponseAsync, "must pair up");
