@@ -45,7 +45,7 @@ step "check every chunk"
 
 step "start a supernode and three peers (127.0.2.1-3), each mounting the image lazily through FUSE"
 stop_previous() { [ -f "$1" ] && kill -TERM "$(cat "$1")" 2>/dev/null || true; }
-for i in 1 2 3; do stop_previous "$demo/peer$i.pid"; umount -l "$demo/mnt$i" 2>/dev/null || true; done
+for i in 1 2 3; do stop_previous "$demo/peer$i.pid"; umount -l "$demo/peer$i/roots/debian" 2>/dev/null || true; done
 stop_previous "$demo/supernode.pid"; sleep 1
 supernode=127.0.0.1:${P2PDIST_DEMO_SUPERNODE_PORT:-7700}
 supernode_metrics=127.0.0.1:${P2PDIST_DEMO_METRICS_PORT:-7701}
@@ -59,18 +59,19 @@ nohup "$p2pdist" supernode --listen "$supernode" --metrics "$supernode_metrics" 
 echo $! > "$demo/supernode.pid"
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/${supernode##*:}") 2>/dev/null && break; sleep 0.1; done
 for i in 1 2 3; do
-  rm -rf "$demo/peer$i" && mkdir -p "$demo/mnt$i"
+  rm -rf "$demo/peer$i"
   "$p2pdist" cert issue --ca-dir "$demo/pki/ca" --peer "peer$i" --out "$demo/pki/peer$i"
   # shellcheck disable=SC2046
   nohup "$p2pdist" peer --data-dir "$demo/peer$i" --supernode "$supernode" --listen "127.0.2.$i:7710" --metrics-listen "127.0.2.$i:9710" $(tls "peer$i") >"$demo/peer$i.log" 2>&1 &
   echo $! > "$demo/peer$i.pid"
   for _ in $(seq 1 100); do [ -S "$demo/peer$i/peer.sock" ] && break; sleep 0.1; done
-  "$p2pdist" mount "$registry/debian:bookworm-rafs" "$demo/mnt$i" --data-dir "$demo/peer$i" --plain-http
+  # A container's root file system (chroot below): devices and setuid honoured, under the daemon's 0700 roots dir.
+  "$p2pdist" mount "$registry/debian:bookworm-rafs" debian --container-root --data-dir "$demo/peer$i" --plain-http
 done
 
 step "run a program from each mount (its shared libraries load through the mount)"
 for i in 1 2 3; do
-  chroot "$demo/mnt$i" /usr/bin/perl -e 'open(my $f, "<", "/etc/debian_version"); print "peer '"$i"': hello from Debian ", <$f>'
+  chroot "$demo/peer$i/roots/debian" /usr/bin/perl -e 'open(my $f, "<", "/etc/debian_version"); print "peer '"$i"': hello from Debian ", <$f>'
   sleep 1 # let the chunks this peer fetched be announced before the next peer starts
 done
 
@@ -84,7 +85,7 @@ done
 curl -sf "http://$supernode_metrics/metrics" | grep -E '^p2pdist_supernode_(peers|blobs|origin_elections_total)'
 
 echo
-echo "done. Registry: http://$registry/v2/  Supernode: $supernode  Peers: $demo/peer1..3 (logs $demo/peer*.log), mounts $demo/mnt1..3"
+echo "done. Registry: http://$registry/v2/  Supernode: $supernode  Peers: $demo/peer1..3 (logs $demo/peer*.log), mounts $demo/peer1..3/roots/debian"
 echo "stop: kill \$(cat $demo/peer1.pid $demo/peer2.pid $demo/peer3.pid $demo/supernode.pid $demo/registry.pid)"
 echo "metrics (Prometheus text): peers http://127.0.2.1:9710/metrics .. http://127.0.2.3:9710/metrics, supernode http://$supernode_metrics/metrics"
 echo "chunks between peers and calls to the supernode are mutual TLS (certificates in $demo/pki; the chunk port 7710 admits cluster peers only)"
