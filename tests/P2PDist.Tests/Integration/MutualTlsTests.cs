@@ -33,9 +33,10 @@ public sealed class MutualTlsTests
             await pki.IssuePeerAsync(probe);
         using var channel = pki.Channel(supernode.Address, pki.Certificate(probe));
         var client = new Scheduler.SchedulerClient(channel);
-        // Only registered peers may ask (review H1); the probe announces nothing.
-        await client.RegisterAsync(new RegisterRequest { PeerId = probe, Address = "127.0.0.1:9" }, deadline: Deadline());
+        // Only registered peers may ask (review H1); the probe announces nothing, so it registers before each
+        // question (the same address only refreshes it) or it would expire while waiting.
         await Eventually.Async(async () =>
+            (await client.RegisterAsync(new RegisterRequest { PeerId = probe, Address = "127.0.0.1:9" }, deadline: Deadline())) is not null &&
             (await client.FindHoldersAsync(new FindHoldersRequest { PeerId = probe, BlobDigest = blob, Ordinals = { ordinal }, NoElection = true }, deadline: Deadline()))
                 .Chunks.Any(c => c.Holders.Count > 0), TimeSpan.FromSeconds(20), $"a holder of chunk {ordinal} of {blob}");
     }
@@ -169,12 +170,13 @@ public sealed class MutualTlsTests
         byte[] content = SampleImages.Bytes(8 << 20, 173);
         string source = await new TestImage().Layer(w => w.File("data.bin", content)).PushAsync(server.Host, "mtls-slow", "v1");
         string target = $"{server.Host}/mtls-slow:rafs";
-        // 4 MiB chunks: more than loopback's socket buffers hold, so a slow reader really holds its upload.
-        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http", "--chunk-size", "4M");
+        // One 8 MiB chunk: more than the holder's send buffer can take (tcp_wmem tops out at 4 MiB), so a slow
+        // reader really holds its upload; a 4 MiB chunk sometimes fit in the kernel's buffers and was never cut off.
+        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http", "--chunk-size", "8M");
         var (pki, supernode) = await SupernodeAsync();
         await using var _ = supernode;
         string listen = $"127.0.2.64:{FreePort.Next()}";
-        // 4 slots, 2 per client; a 4 MiB upload must be read within 2 s + 4 s.
+        // 4 slots, 2 per client; an 8 MiB upload must be read within 2 s + 8 s.
         string metrics = $"127.0.2.64:{FreePort.Next()}";
         await using var holder = await PeerAsync(pki, "holder", supernode, listen, "--upload-slots", "4", "--upload-min-rate", "1M", "--metrics", metrics);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(await holder.MountAsync(target), "data.bin")));
@@ -184,20 +186,21 @@ public sealed class MutualTlsTests
         var (host, port) = (listen.Split(':')[0], int.Parse(listen.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture));
 
         var held = new List<SlowChunkReader>();
-        using var stopReading = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var stopReading = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         try
         {
             for (int i = 0; i < 3; i++)
                 held.Add(await SlowChunkReader.StartAsync(host, port, chunk, pki.ClientOptions(slowpoke)));
             Assert.Equal(["200", "200", "503"], held.Select(r => r.Status)); // its share is 2 of the 4 slots
             var reading = held.Take(2).Select(r => r.ReadSlowlyAsync(bytesPerSecond: 300, stopReading.Token)).ToList();
-            await MetricsScrape.WaitForAsync(metrics, "p2pdist_peer_uploads_cut_off_total", v => v == 2, "the slow reader's two uploads to be cut off");
+            await MetricsScrape.WaitForAsync(metrics, "p2pdist_peer_uploads_cut_off_total", v => v == 2, "the slow reader's two uploads to be cut off",
+                TimeSpan.FromSeconds(60));
             // Its slots came back while its connections are still open: the same client is served again.
             await using (var again = await SlowChunkReader.StartAsync(host, port, chunk, pki.ClientOptions(slowpoke)))
                 Assert.Equal("200", again.Status);
             await stopReading.CancelAsync();
             long[] got = await Task.WhenAll(reading);
-            Assert.All(got, bytes => Assert.True(bytes < 4 << 20, $"the slow reader got the whole chunk ({bytes} bytes)"));
+            Assert.All(got, bytes => Assert.True(bytes < 8 << 20, $"the slow reader got the whole chunk ({bytes} bytes)"));
         }
         finally
         {
@@ -209,7 +212,7 @@ public sealed class MutualTlsTests
         // And a real peer still gets every byte from the holder.
         await using var reader2 = await PeerAsync(pki, "reader", supernode, $"127.0.2.65:{FreePort.Next()}");
         string mount = await reader2.MountAsync(target);
-        await WaitForHolderAsync(pki, supernode, await P2PDistCli.BlobOfAsync(target), 1);
+        await WaitForHolderAsync(pki, supernode, await P2PDistCli.BlobOfAsync(target), 0); // the image's one 8 MiB chunk
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(mount, "data.bin")));
         Assert.Equal(8L << 20, (await reader2.MountInfoAsync(target)).BytesFromPeers);
     }
