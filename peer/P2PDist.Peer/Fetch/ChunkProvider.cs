@@ -345,7 +345,7 @@ public sealed class ChunkProvider : IDisposable
     }
 
     /// <summary>
-    /// While an origin fetch runs, re-claims its chunks every 2 s: the supernode's election lease (5 s) then
+    /// While an origin fetch runs, re-claims its chunks every lease renewal (2 s of a 5 s lease by default): the supernode's election lease then
     /// lasts as long as the fetch is alive, however slow, and runs out only when this peer stops (dies).
     /// </summary>
     private async Task RenewClaimAsync(List<uint> chunkIndices, CancellationToken fetching)
@@ -354,7 +354,7 @@ public sealed class ChunkProvider : IDisposable
         {
             try
             {
-                await Task.Delay(TimeSpan.FromSeconds(2), time, fetching).ConfigureAwait(false);
+                await Task.Delay(peers!.LeaseRenewal, time, fetching).ConfigureAwait(false);
                 using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, fetching);
                 await peers!.ClaimRunAsync(chunkIndices, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);

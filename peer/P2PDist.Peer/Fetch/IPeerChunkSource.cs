@@ -5,6 +5,9 @@ namespace P2PDist.Peer.Fetch;
 /// <summary>The swarm as the chunk provider sees it: other peers to ask first, and a place to say what we now hold.</summary>
 public interface IPeerChunkSource
 {
+    /// <summary>How often an origin fetch renews its election lease: from the timings the supernode gave, so the lease never lapses while the fetch runs.</summary>
+    TimeSpan LeaseRenewal => P2PDist.Protos.Scheduler.ProtocolTimings.Default.LeaseRenewal;
+
     /// <summary>The chunk's uncompressed bytes from a peer (unverified: the provider checks them), or null.</summary>
     /// <param name="background">A prefetch, not a reader: it waits longer for a peer fetching the chunk from
     /// the origin (and never takes over its election), since another origin copy costs more than its time.</param>

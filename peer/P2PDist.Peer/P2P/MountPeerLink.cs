@@ -6,6 +6,8 @@ namespace P2PDist.Peer.P2P;
 /// <summary>Connects one mount's chunk provider to the swarm, translating chunk indices to (blob, ordinal).</summary>
 internal sealed class MountPeerLink(RafsBootstrap bootstrap, PeerNetwork network) : IPeerChunkSource
 {
+    public TimeSpan LeaseRenewal => network.Timings.LeaseRenewal;
+
     private readonly BlobOrdinals _ordinals = new(bootstrap);
     private readonly Lazy<ChunksByDigest> _byDigest = new(() => new ChunksByDigest(bootstrap));
     private long _bytes;
