@@ -30,13 +30,14 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
             return;
         }
         byte[] piece = ArrayPool<byte>.Shared.Rent(PieceBytes);
+        UploadDeadline? slowReader = null;
         try
         {
             using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
             long length = RandomAccess.GetLength(file);
             context.Response.ContentType = "application/octet-stream";
             context.Response.ContentLength = length;
-            using var slowReader = new UploadDeadline(limiter.UploadDeadline(length), cancellationToken);
+            slowReader = new UploadDeadline(limiter.UploadDeadline(length), cancellationToken);
             for (long offset = 0; offset < length;)
             {
                 int read = RandomAccess.Read(file, piece.AsSpan(0, (int)Math.Min(PieceBytes, length - offset)), offset);
@@ -54,18 +55,20 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound; // not cached, or evicted just now
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The requester gave up (its own deadline) or went away.
-        }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or IOException && slowReader?.Expired == true)
         {
             // Read slower than the minimum rate: its slot goes back to the others, and the connection is dropped.
+            // (Kestrel may already have aborted it on the cancelled write, so the request looks aborted as well.)
             UploadDeadline.CutOff.Inc();
             context.Abort();
         }
+        catch (Exception e) when (e is OperationCanceledException or IOException && cancellationToken.IsCancellationRequested)
+        {
+            // The requester gave up (its own deadline) or went away.
+        }
         finally
         {
+            slowReader?.Dispose();
             ArrayPool<byte>.Shared.Return(piece);
             limiter.Exit(client);
         }

@@ -9,6 +9,9 @@ internal sealed class UploadDeadline : IDisposable
     public static readonly Prometheus.Counter CutOff = Prometheus.Metrics.CreateCounter("p2pdist_peer_uploads_cut_off_total",
         "Uploads stopped because the client read slower than the minimum rate (its slot given back)");
 
+    // The budget's own timer, apart from the request's abort: Kestrel answers a cancelled write by aborting the
+    // connection, so by the time the write throws the request looks aborted too, and only this says who began it.
+    private readonly CancellationTokenSource _budget;
     private readonly CancellationTokenSource _cancel;
     private readonly TimeProvider _clock;
     private TimeSpan _left;
@@ -17,15 +20,19 @@ internal sealed class UploadDeadline : IDisposable
     {
         _clock = clock ?? TimeProvider.System;
         _left = budget;
-        _cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        _budget = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _clock);
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted, _budget.Token);
     }
 
     public CancellationToken Token => _cancel.Token;
 
+    /// <summary>True once the client has used up its budget (as opposed to going away by itself).</summary>
+    public bool Expired => _budget.IsCancellationRequested;
+
     /// <summary>The budget runs until the returned scope ends.</summary>
     public Scope Running()
     {
-        _cancel.CancelAfter(_left > TimeSpan.Zero ? _left : TimeSpan.Zero);
+        _budget.CancelAfter(_left > TimeSpan.Zero ? _left : TimeSpan.Zero);
         return new Scope(this, _clock.GetTimestamp());
     }
 
@@ -34,10 +41,14 @@ internal sealed class UploadDeadline : IDisposable
         public void Dispose()
         {
             owner._left -= owner._clock.GetElapsedTime(started);
-            if (!owner._cancel.IsCancellationRequested)
-                owner._cancel.CancelAfter(Timeout.InfiniteTimeSpan);
+            if (!owner._budget.IsCancellationRequested)
+                owner._budget.CancelAfter(Timeout.InfiniteTimeSpan);
         }
     }
 
-    public void Dispose() => _cancel.Dispose();
+    public void Dispose()
+    {
+        _cancel.Dispose();
+        _budget.Dispose();
+    }
 }
