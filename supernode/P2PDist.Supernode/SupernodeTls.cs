@@ -15,5 +15,6 @@ internal static class SupernodeTls
         // Only the cluster CA is trusted (custom root trust, no system roots) and only peer certificates are let in.
         ClientCertificateValidation = (certificate, _, _) => tls.Check(certificate, ClusterRole.Peer, expectedName: null, out _) is not null,
         HandshakeTimeout = TimeSpan.FromSeconds(10),
+        OnAuthenticate = (_, options) => tls.ApplyServerPolicy(options, ClusterRole.Peer),
     };
 }

@@ -22,7 +22,11 @@ public sealed class ClusterTls : IDisposable
         Certificate = certificate;
         Identity = identity;
         _roots = roots;
+        // Built once: given only the certificate, SslStream builds this context, chain and all, on every handshake.
+        _context = new Lazy<SslStreamCertificateContext>(() => SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true));
     }
+
+    private readonly Lazy<SslStreamCertificateContext> _context;
 
     public X509Certificate2 Certificate { get; }
     public ClusterIdentity Identity { get; }
@@ -64,17 +68,8 @@ public sealed class ClusterTls : IDisposable
             return null;
         }
         using var certificate = new X509Certificate2(remote);
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(role == ClusterRole.Peer ? ClientAuth : ServerAuth);
-        if (!chain.Build(certificate))
-        {
-            reason = $"certificate '{certificate.Subject}' is not valid for this cluster: "
-                + string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("untrusted"));
+        if (!ChainsToTheCluster(certificate, role, out reason))
             return null;
-        }
         if (ClusterCertificates.IdentityOf(certificate) is not { } identity)
         {
             reason = $"certificate '{certificate.Subject}' has no {ClusterIdentity.UriScheme}:// identity";
@@ -94,10 +89,67 @@ public sealed class ClusterTls : IDisposable
         return identity;
     }
 
+    /// <summary>
+    /// Whether <paramref name="certificate"/> chains to the cluster CA, is valid now and carries the extended key
+    /// usage of <paramref name="role"/>. A chain build costs about a millisecond of CPU and every connection of
+    /// the swarm (and, on the supernode, every call) presents a certificate, nearly always one already judged:
+    /// a success is kept per certificate (its exact bytes) and role until the certificate expires. Failures are
+    /// never kept, so a stranger cannot fill the table; it holds at most <see cref="MaxKeptVerdicts"/> entries.
+    /// </summary>
+    private bool ChainsToTheCluster(X509Certificate2 certificate, ClusterRole role, out string reason)
+    {
+        var key = (Convert.ToHexString(certificate.GetCertHash(HashAlgorithmName.SHA256)), role);
+        reason = "";
+        if (_chained.TryGetValue(key, out DateTime notAfterUtc) && DateTime.UtcNow < notAfterUtc)
+            return true;
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.ApplicationPolicy.Add(role == ClusterRole.Peer ? ClientAuth : ServerAuth);
+        if (!chain.Build(certificate))
+        {
+            _chained.TryRemove(key, out _);
+            reason = $"certificate '{certificate.Subject}' is not valid for this cluster: "
+                + string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("untrusted"));
+            return false;
+        }
+        if (_chained.Count >= MaxKeptVerdicts)
+            _chained.Clear();
+        // The chain's own expiry too: a certificate outliving its CA is judged again when the CA expires.
+        _chained[key] = chain.ChainElements.Select(e => e.Certificate.NotAfter.ToUniversalTime()).Min();
+        return true;
+    }
+
+    private const int MaxKeptVerdicts = 4096;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Sha256, ClusterRole Role), DateTime> _chained = new();
+
+    /// <summary>
+    /// The chain policy SslStream itself judges a remote certificate by before our callback runs: the cluster CA
+    /// only. Without it SslStream builds every remote chain against the system's trust store (hundreds of roots,
+    /// looked up and sorted per handshake: most of what mutual TLS cost the swarm in CPU), only to report it untrusted.
+    /// </summary>
+    public X509ChainPolicy ChainPolicy(ClusterRole remoteRole)
+    {
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.AddRange(_roots);
+        policy.ApplicationPolicy.Add(remoteRole == ClusterRole.Peer ? ClientAuth : ServerAuth);
+        return policy;
+    }
+
+    /// <summary>For a TLS server of this cluster (Kestrel's OnAuthenticate): judge clients of <paramref name="clientRole"/> by the cluster CA only.</summary>
+    public void ApplyServerPolicy(SslServerAuthenticationOptions options, ClusterRole clientRole)
+    {
+        options.ServerCertificateContext = _context.Value;
+        options.CertificateChainPolicy = ChainPolicy(clientRole);
+    }
+
     /// <summary>TLS client settings: present this daemon's certificate, accept only a cluster server of <paramref name="serverRole"/>.</summary>
     public SslClientAuthenticationOptions ClientOptions(ClusterRole serverRole, string? expectedName, bool checkHostName) => new()
     {
-        ClientCertificates = new X509CertificateCollection { Certificate },
+        ClientCertificateContext = _context.Value,
+        CertificateChainPolicy = ChainPolicy(serverRole),
         RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             (!checkHostName || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0)
             && Check(certificate, serverRole, expectedName, out _) is not null,
