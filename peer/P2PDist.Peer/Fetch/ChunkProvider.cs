@@ -39,6 +39,9 @@ public sealed class ChunkProvider : IDisposable
     private readonly IPeerChunkSource? peers;
     private readonly TimeProvider time;
 
+    /// <summary>The clock this provider's deadlines run on; its background fetchers wait on the same one.</summary>
+    internal TimeProvider Time => time;
+
     /// <param name="time">The clock of the deadlines and the lease renewals (a fake one in tests).</param>
     public ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log,
         IPeerChunkSource? peers = null, TimeProvider? time = null)

@@ -49,7 +49,7 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
             var running = _fromPeers.Values.Concat(_fromOrigin.Values).ToList();
             // Wake when a fetch ends; when nothing could start, also after a short wait to ask again.
             if (!started || running.Count == 0)
-                running.Add(Task.Delay(IdleWait, stop));
+                running.Add(Task.Delay(IdleWait, provider.Time, stop));
             await Task.WhenAny(running).ConfigureAwait(false);
             stop.ThrowIfCancellationRequested();
         }

@@ -4,12 +4,12 @@ namespace P2PDist.Oci;
 /// Puts a deadline on every read of a response body, so a registry that stalls mid-blob fails the read
 /// instead of hanging it. Owns the response, which it disposes with the stream.
 /// </summary>
-internal sealed class ReadTimeoutStream(Stream inner, TimeSpan timeout, string what, IDisposable? owner) : ReadOnlyStream
+internal sealed class ReadTimeoutStream(Stream inner, TimeSpan timeout, string what, IDisposable? owner, TimeProvider? time = null) : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
+        using var timer = new CancellationTokenSource(timeout, time ?? TimeProvider.System);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         try
         {
             return await inner.ReadAsync(buffer, deadline.Token).ConfigureAwait(false);

@@ -37,9 +37,9 @@ public sealed partial class RegistryClient
             if (registryOrigin)
                 request.Headers.Authorization = pull ? _pullAuthorization ?? _pushAuthorization : _pushAuthorization;
             HttpResponseMessage response;
-            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            using (var timeout = new CancellationTokenSource(_options.RequestTimeout, _options.Time))
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token))
             {
-                deadline.CancelAfter(_options.RequestTimeout);
                 try
                 {
                     response = await _http.SendAsync(request, completion, deadline.Token).ConfigureAwait(false);
@@ -54,7 +54,7 @@ public sealed partial class RegistryClient
                     string reason = e is OperationCanceledException ? $"no answer within {_options.RequestTimeout.TotalSeconds:0.#} s" : e.Message;
                     if (attempt >= _options.MaxAttempts)
                         throw new RegistryException(0, $"{what}: registry {Reference.Registry} unreachable after {attempt} attempts: {reason}", e);
-                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(delay, _options.Time, cancellationToken).ConfigureAwait(false);
                     delay *= 2;
                     continue;
                 }
@@ -86,7 +86,7 @@ public sealed partial class RegistryClient
             if ((int)response.StatusCode >= 500 && attempt < _options.MaxAttempts)
             {
                 response.Dispose();
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(delay, _options.Time, cancellationToken).ConfigureAwait(false);
                 delay *= 2;
                 continue;
             }
@@ -121,8 +121,8 @@ public sealed partial class RegistryClient
         using var request = new HttpRequestMessage(HttpMethod.Get, tokenUri);
         if (credentials is { } c)
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.User}:{c.Password}")));
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.RequestTimeout);
+        using var timeout = new CancellationTokenSource(_options.RequestTimeout, _options.Time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         HttpResponseMessage response;
         try
         {

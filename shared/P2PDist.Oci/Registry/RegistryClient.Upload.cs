@@ -26,7 +26,7 @@ public sealed partial class RegistryClient
             catch (RegistryException e) when (attempt < _options.MaxAttempts && (e.StatusCode == 0 || e.StatusCode >= 500 || e.StatusCode == 404))
             {
                 // A lost or expired upload session: start again from the first byte.
-                await Task.Delay(_options.FirstRetryDelay * attempt, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(_options.FirstRetryDelay * attempt, _options.Time, cancellationToken).ConfigureAwait(false);
             }
         }
     }

@@ -84,7 +84,7 @@ public sealed partial class RegistryClient : IImageStore
         OciDigest.Require(blob.Digest, what);
         var first = await OpenBlobBodyAsync(blob.Digest, 0, what, cancellationToken).ConfigureAwait(false);
         var resuming = new ResumingBlobStream(first, (offset, ct) => OpenBlobBodyAsync(blob.Digest, offset, what, ct),
-            blob.Size, _options.MaxAttempts, _options.FirstRetryDelay, what);
+            blob.Size, _options.MaxAttempts, _options.FirstRetryDelay, what, _options.Time);
         return new VerifyingStream(resuming, blob.Digest, blob.Size, what);
     }
 
@@ -104,7 +104,7 @@ public sealed partial class RegistryClient : IImageStore
                 throw new RegistryException(404, $"{what}: not found");
             await EnsureSuccessAsync(response, what).ConfigureAwait(false);
             var body = new ReadTimeoutStream(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false),
-                _options.RequestTimeout, what, response);
+                _options.RequestTimeout, what, response, _options.Time);
             if (offset > 0 && response.StatusCode == HttpStatusCode.OK)
                 await SkipAsync(body, offset, what, cancellationToken).ConfigureAwait(false);
             return body;
@@ -129,7 +129,7 @@ public sealed partial class RegistryClient : IImageStore
             throw new RegistryException(404, $"{what}: not found");
         await EnsureSuccessAsync(response, what).ConfigureAwait(false);
         await using var body = new ReadTimeoutStream(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false),
-            _options.RequestTimeout, what, owner: null);
+            _options.RequestTimeout, what, owner: null, _options.Time);
         if (response.StatusCode == HttpStatusCode.OK)
             await SkipAsync(body, offset, what, cancellationToken).ConfigureAwait(false); // the registry ignored Range
         var buffer = new byte[length];
@@ -191,7 +191,7 @@ public sealed partial class RegistryClient : IImageStore
     private async Task<string> ErrorSnippetAsync(HttpResponseMessage response)
     {
         const int limit = 500;
-        using var deadline = new CancellationTokenSource(_options.RequestTimeout);
+        using var deadline = new CancellationTokenSource(_options.RequestTimeout, _options.Time);
         try
         {
             await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);

@@ -27,6 +27,9 @@ public sealed record RegistryOptions
 
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>The clock of the request deadlines and the retry back-off (a fake one in tests).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Blobs larger than this are uploaded in chunks (PATCH) rather than in one PUT.</summary>
     public long ChunkedUploadThreshold { get; init; } = 64L << 20;
 

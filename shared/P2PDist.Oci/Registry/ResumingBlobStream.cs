@@ -13,11 +13,13 @@ internal sealed class ResumingBlobStream : ReadOnlyStream
     private readonly int _maxAttempts;
     private readonly TimeSpan _firstDelay;
     private readonly string _what;
+    private readonly TimeProvider _time;
     private Stream _current;
     private long _position;
 
-    public ResumingBlobStream(Stream first, Func<long, CancellationToken, Task<Stream>> openAt, long size, int maxAttempts, TimeSpan firstDelay, string what)
+    public ResumingBlobStream(Stream first, Func<long, CancellationToken, Task<Stream>> openAt, long size, int maxAttempts, TimeSpan firstDelay, string what, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _current = first;
         _openAt = openAt;
         _size = size;
@@ -48,7 +50,7 @@ internal sealed class ResumingBlobStream : ReadOnlyStream
             }
             if (attempt >= _maxAttempts)
                 throw new RegistryException(0, $"{_what}: gave up after {attempt} attempts at byte {_position}: {failure.Message}", failure);
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
             delay *= 2;
             await _current.DisposeAsync().ConfigureAwait(false);
             try
