@@ -15,8 +15,7 @@ namespace P2PDist.Peer.P2P;
 /// <summary>
 /// The chunk listener (<c>--listen</c>) as other peers reach it. With mutual TLS (review findings M2, M4) it is
 /// HTTPS over HTTP/1.1 (measured faster than h2 for chunks, again on 2026-12-02: h2 stalled transfers
-/// and raised origin egress to 1.17 copies; but Kestrel hands HTTP/1.1 bodies to TLS in 4 KiB records, which is
-/// most of what TLS costs in CPU, see bench/RESULTS.md) and admits only clients showing a peer certificate
+/// and raised origin egress to 1.17 copies; see bench/RESULTS.md for what TLS costs in CPU) and admits only clients showing a peer certificate
 /// of this cluster: no anonymous chunk reads, nothing in clear text. Plain HTTP only with --insecure. Either
 /// way the connections it holds are capped, in all and per remote address (M3).
 /// </summary>

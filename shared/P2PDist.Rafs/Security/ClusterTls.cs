@@ -22,7 +22,8 @@ public sealed class ClusterTls : IDisposable
         Certificate = certificate;
         Identity = identity;
         _roots = roots;
-        // Built once: given only the certificate, SslStream builds this context, chain and all, on every handshake.
+        // Built once: a TLS client given only the certificate builds this context, chain and all, on every handshake
+        // (Kestrel builds a server's once by itself; ApplyServerPolicy hands it this one all the same).
         _context = new Lazy<SslStreamCertificateContext>(() => SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true));
     }
 
@@ -106,6 +107,9 @@ public sealed class ClusterTls : IDisposable
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        // Never fetch a missing issuer from the URL a certificate names: a stranger's certificate would make
+        // this daemon send requests wherever it likes. The cluster's chain is the CA and the leaf, nothing to fetch.
+        chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.ApplicationPolicy.Add(role == ClusterRole.Peer ? ClientAuth : ServerAuth);
         if (!chain.Build(certificate))
         {
@@ -117,7 +121,16 @@ public sealed class ClusterTls : IDisposable
         if (_chained.Count >= MaxKeptVerdicts)
             _chained.Clear();
         // The chain's own expiry too: a certificate outliving its CA is judged again when the CA expires.
-        _chained[key] = chain.ChainElements.Select(e => e.Certificate.NotAfter.ToUniversalTime()).Min();
+        var notAfter = DateTime.MaxValue;
+        foreach (var element in chain.ChainElements)
+        {
+            var expires = element.Certificate.NotAfter.ToUniversalTime();
+            if (expires < notAfter)
+                notAfter = expires;
+            if (!ReferenceEquals(element.Certificate, certificate))
+                element.Certificate.Dispose(); // the chain's own copies, which disposing the chain leaves open
+        }
+        _chained[key] = notAfter;
         return true;
     }
 
@@ -132,7 +145,12 @@ public sealed class ClusterTls : IDisposable
     /// </summary>
     public X509ChainPolicy ChainPolicy(ClusterRole remoteRole)
     {
-        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
         policy.CustomTrustStore.AddRange(_roots);
         policy.ApplicationPolicy.Add(remoteRole == ClusterRole.Peer ? ClientAuth : ServerAuth);
         return policy;
