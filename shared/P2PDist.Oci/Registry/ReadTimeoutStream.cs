@@ -6,13 +6,22 @@ namespace P2PDist.Oci;
 /// </summary>
 internal sealed class ReadTimeoutStream(Stream inner, TimeSpan timeout, string what, IDisposable? owner, TimeProvider? time = null) : ReadOnlyStream
 {
+    // One timer for the stream's life, re-armed per read (blob bodies are read in many pieces on the fetch path);
+    // a new one only after it has fired, which ends the stream's use anyway.
+    private CancellationTokenSource _timer = new(Timeout.InfiniteTimeSpan, time ?? TimeProvider.System);
+
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        using var timer = new CancellationTokenSource(timeout, time ?? TimeProvider.System);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        if (!_timer.TryReset())
+        {
+            _timer.Dispose();
+            _timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time ?? TimeProvider.System);
+        }
+        _timer.CancelAfter(timeout);
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _timer.Token) : null;
         try
         {
-            return await inner.ReadAsync(buffer, deadline.Token).ConfigureAwait(false);
+            return await inner.ReadAsync(buffer, linked?.Token ?? _timer.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -48,6 +57,7 @@ internal sealed class ReadTimeoutStream(Stream inner, TimeSpan timeout, string w
         {
             inner.Dispose();
             owner?.Dispose();
+            _timer.Dispose();
         }
         base.Dispose(disposing);
     }

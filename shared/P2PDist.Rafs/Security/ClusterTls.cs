@@ -22,8 +22,7 @@ public sealed class ClusterTls : IDisposable
         Certificate = certificate;
         Identity = identity;
         _roots = roots;
-        // Built once: a TLS client given only the certificate builds this context, chain and all, on every handshake
-        // (Kestrel builds a server's once by itself; ApplyServerPolicy hands it this one all the same).
+        // Built once: a TLS client given only the certificate builds this context, chain and all, on every handshake.
         _context = new Lazy<SslStreamCertificateContext>(() => SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true));
     }
 
@@ -103,14 +102,7 @@ public sealed class ClusterTls : IDisposable
         reason = "";
         if (_chained.TryGetValue(key, out DateTime notAfterUtc) && DateTime.UtcNow < notAfterUtc)
             return true;
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        // Never fetch a missing issuer from the URL a certificate names: a stranger's certificate would make
-        // this daemon send requests wherever it likes. The cluster's chain is the CA and the leaf, nothing to fetch.
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        chain.ChainPolicy.ApplicationPolicy.Add(role == ClusterRole.Peer ? ClientAuth : ServerAuth);
+        using var chain = new X509Chain { ChainPolicy = ChainPolicy(role) };
         if (!chain.Build(certificate))
         {
             _chained.TryRemove(key, out _);
@@ -139,9 +131,10 @@ public sealed class ClusterTls : IDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Sha256, ClusterRole Role), DateTime> _chained = new();
 
     /// <summary>
-    /// The chain policy SslStream itself judges a remote certificate by before our callback runs: the cluster CA
-    /// only. Without it SslStream builds every remote chain against the system's trust store (hundreds of roots,
-    /// looked up and sorted per handshake: most of what mutual TLS cost the swarm in CPU), only to report it untrusted.
+    /// How a remote certificate of <paramref name="remoteRole"/> is judged, by <see cref="Check"/> and by SslStream
+    /// itself before our callback runs: the cluster CA only (not the system's trust store, which SslStream would
+    /// otherwise search on every handshake), and never a download of a missing issuer from the URL a certificate
+    /// names (a stranger's certificate would make this daemon send requests wherever it likes).
     /// </summary>
     public X509ChainPolicy ChainPolicy(ClusterRole remoteRole)
     {
@@ -156,12 +149,9 @@ public sealed class ClusterTls : IDisposable
         return policy;
     }
 
-    /// <summary>For a TLS server of this cluster (Kestrel's OnAuthenticate): judge clients of <paramref name="clientRole"/> by the cluster CA only.</summary>
-    public void ApplyServerPolicy(SslServerAuthenticationOptions options, ClusterRole clientRole)
-    {
-        options.ServerCertificateContext = _context.Value;
+    /// <summary>For a TLS server of this cluster (Kestrel's OnAuthenticate, which builds the server's certificate context itself): judge clients of <paramref name="clientRole"/> by the cluster CA only.</summary>
+    public void ApplyServerPolicy(SslServerAuthenticationOptions options, ClusterRole clientRole) =>
         options.CertificateChainPolicy = ChainPolicy(clientRole);
-    }
 
     /// <summary>TLS client settings: present this daemon's certificate, accept only a cluster server of <paramref name="serverRole"/>.</summary>
     public SslClientAuthenticationOptions ClientOptions(ClusterRole serverRole, string? expectedName, bool checkHostName) => new()
