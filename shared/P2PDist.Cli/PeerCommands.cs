@@ -107,11 +107,12 @@ internal static class PeerCommands
         var insecure = new Option<bool>("--insecure") { Description = "With --listen/--supernode but no TLS: plain text, no peer identity (a laptop, tests); logged as a warning (env P2PDIST_INSECURE)" };
         var uploadMinRate = new Option<string?>("--upload-min-rate") { Description = "Slowest a client may read an upload, per second, e.g. 64K: a slower reader loses its slot (default 64K)" };
         var metrics = new Option<string?>("--metrics-listen", "--metrics") { Description = $"ADDRESS:PORT for Prometheus metrics (/metrics) and health (/healthz, /readyz), read-only; off for none (default {PeerOptions.DefaultMetricsListen}; env P2PDIST_METRICS_LISTEN)" };
+        var peerProtocol = new Option<string?>("--peer-protocol") { Description = "How chunks are asked of neighbours: framed (default; long-lived connections) or http (HTTP/1.1); every peer serves both (env P2PDIST_PEER_PROTOCOL)" };
         var apiGroup = new Option<string?>("--api-group") { Description = "A group whose members may use the local API socket besides root (socket 0660; env P2PDIST_API_GROUP)" };
         var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
         {
             readTimeout, prefetchAll, cacheQuota, supernode, listen, fuseWorkers, mergeSize, passthrough,
-            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup, tlsCert, tlsKey, tlsCa, insecure, uploadMinRate,
+            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup, tlsCert, tlsKey, tlsCa, insecure, uploadMinRate, peerProtocol,
         };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -131,6 +132,7 @@ internal static class PeerCommands
                     ApiGroup = parse.GetValue(apiGroup),
                     Tls = new PeerTlsFlags(parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(tlsCa), parse.GetValue(insecure)),
                     UploadMinBytesPerSecond = parse.GetValue(uploadMinRate) is { } minRate ? SizeParser.ParseLong(minRate, "--upload-min-rate") : null,
+                    PeerProtocol = parse.GetValue(peerProtocol),
                 });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>

@@ -145,22 +145,10 @@ public sealed class ChunkCache
     public long WriteFailures => Interlocked.Read(ref _writeFailures);
     private long _hits, _misses, _writeFailures;
 
-    private static bool TryParseName(string name, out DigestAlgorithm algorithm, out string hex)
-    {
-        algorithm = default;
-        hex = "";
-        var parts = name.Split('-');
-        if (parts.Length != 2 || parts[0] is not ("blake3" or "sha256") || parts[1].Length != 64 || !parts[1].All(Uri.IsHexDigit) || parts[1] != parts[1].ToLowerInvariant())
-            return false;
-        algorithm = DigestAlgorithmNames.Parse(parts[0]);
-        hex = parts[1];
-        return true;
-    }
-
     /// <summary>The digest a path under chunks/ names, or null if it is not exactly where this cache would put that chunk.</summary>
     private ChunkDigest? DigestOfPath(string path)
     {
-        if (!TryParseName(Path.GetFileName(path), out var algorithm, out string hex))
+        if (!ChunkNames.TryParse(Path.GetFileName(path), out var algorithm, out string hex))
             return null;
         var digest = new ChunkDigest(algorithm, Convert.FromHexString(hex));
         return string.Equals(PathOf(digest), path, StringComparison.Ordinal) ? digest : null;
@@ -173,7 +161,7 @@ public sealed class ChunkCache
     /// </summary>
     public string? PathOfName(string name)
     {
-        if (!TryParseName(name, out var algorithm, out string hex))
+        if (!ChunkNames.TryParse(name, out var algorithm, out string hex))
             return null;
         var digest = new ChunkDigest(algorithm, Convert.FromHexString(hex));
         string path = PathOf(digest);

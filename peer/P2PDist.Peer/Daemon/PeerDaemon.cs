@@ -37,6 +37,7 @@ public static class PeerDaemon
                 Labels = options.Labels,
                 SupernodeCaFile = options.SupernodeCaFile,
                 Tls = PeerTls.Load(options),
+                Protocol = options.PeerProtocol,
             }, uploads, loggers.CreateLogger("p2pdist.peer.swarm"));
         await using var mounts = new MountManager(options, loggers, network);
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
@@ -50,13 +51,11 @@ public static class PeerDaemon
         });
         LocalApi.Map(local, mounts, options, apiGroup, log);
 
+        var chunkServer = new ChunkServer(mounts.Cache, uploads);
+        // One port, both chunk protocols (framed and HTTP/1.1), inside mutual TLS or --insecure.
         await using var chunks = options.Listen is null ? null
-            : DaemonWebHost.Build(k => ChunkListenerSecurity.Listen(k, options)); // mutual TLS, or --insecure
-        if (chunks is not null)
-        {
-            var chunkServer = new ChunkServer(mounts.Cache, uploads);
-            chunks.MapGet("/v1/chunks/{name}", (HttpContext context, string name) => chunkServer.ServeAsync(context, name));
-        }
+            : DaemonWebHost.Build(k => ChunkListenerSecurity.Listen(k, options, new P2P.Wire.FramedChunkServer(chunkServer)));
+        chunks?.MapGet("/v1/chunks/{name}", (HttpContext context, string name) => chunkServer.ServeAsync(context, name));
         bool ready = false;
         await using var metrics = options.MetricsListen is null ? null
             : DaemonWebHost.Build(k => k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen)));

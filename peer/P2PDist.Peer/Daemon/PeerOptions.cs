@@ -71,6 +71,10 @@ public sealed record PeerOptions
     /// <summary>Without TLS: plain HTTP chunks, h2c to the supernode, no peer identity (a laptop, tests). Logged as a warning.</summary>
     public bool Insecure { get; init; }
 
+    /// <summary>How this peer asks neighbours for chunks: "framed" (default) or "http"; every chunk port answers both.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<P2P.PeerProtocol>))]
+    public P2P.PeerProtocol PeerProtocol { get; init; } = P2P.PeerProtocol.Framed;
+
     /// <summary>Slowest a client may read an upload (bytes per second): past the deadline this sets (plus 2 s) its slot is taken back.</summary>
     public long UploadMinBytesPerSecond { get; init; } = 64 << 10;
 
@@ -157,6 +161,10 @@ public sealed record PeerOptions
             options = options with { TlsCertificateFile = tls.Certificate ?? options.TlsCertificateFile, TlsKeyFile = tls.Key ?? options.TlsKeyFile, TlsCaFile = tls.Ca ?? options.TlsCaFile, Insecure = tls.Insecure || options.Insecure };
         if (tuning?.UploadMinBytesPerSecond is { } minRate)
             options = options with { UploadMinBytesPerSecond = minRate };
+        if (environment.TryGetValue("P2PDIST_PEER_PROTOCOL", out var protocol) && !string.IsNullOrEmpty(protocol))
+            options = options with { PeerProtocol = ParseProtocol(protocol, "P2PDIST_PEER_PROTOCOL") };
+        if (tuning?.PeerProtocol is { } protocolFlag)
+            options = options with { PeerProtocol = ParseProtocol(protocolFlag, "--peer-protocol") };
         // supernodeCaFile / --supernode-ca is the cluster CA under its former name.
         options = options with { TlsCaFile = FullPath(options.TlsCaFile ?? options.SupernodeCaFile), SupernodeCaFile = null,
             TlsCertificateFile = FullPath(options.TlsCertificateFile), TlsKeyFile = FullPath(options.TlsKeyFile) };
@@ -164,6 +172,13 @@ public sealed record PeerOptions
         options.Validate();
         return options;
     }
+
+    private static P2P.PeerProtocol ParseProtocol(string text, string source) => text.ToLowerInvariant() switch
+    {
+        "framed" => P2P.PeerProtocol.Framed,
+        "http" => P2P.PeerProtocol.Http,
+        _ => throw new P2PDistException($"{source} '{text}' is not a peer protocol: framed or http"),
+    };
 
     private static string? FullPath(string? path) => path is null ? null : Path.GetFullPath(path);
 
@@ -226,6 +241,7 @@ public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Pa
     public string? ApiGroup { get; init; }
     public PeerTlsFlags? Tls { get; init; }
     public long? UploadMinBytesPerSecond { get; init; }
+    public string? PeerProtocol { get; init; }
 }
 
 /// <summary>--tls-cert, --tls-key, --tls-ca and --insecure.</summary>

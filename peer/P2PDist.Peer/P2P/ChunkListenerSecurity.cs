@@ -21,7 +21,7 @@ namespace P2PDist.Peer.P2P;
 /// </summary>
 public static class ChunkListenerSecurity
 {
-    public static void Listen(KestrelServerOptions kestrel, PeerOptions options)
+    public static void Listen(KestrelServerOptions kestrel, PeerOptions options, Wire.FramedChunkServer framed)
     {
         options.RequireTransportSecurity();
         var log = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("p2pdist.peer.chunks");
@@ -33,6 +33,7 @@ public static class ChunkListenerSecurity
             o.Use(limits.Admit); // before the TLS handshake: a flood of half-open handshakes is capped too
             if (tls is not null)
                 o.UseHttps(HttpsOptions(tls));
+            o.Use(framed.Middleware); // inside TLS: a connection that opens with the framed preface, else HTTP/1.1
         });
         if (tls is null)
             log.LogWarning("--insecure: chunks served over plain HTTP on {Listen} to anyone, and the supernode spoken to without identity", options.Listen);
@@ -51,10 +52,12 @@ public static class ChunkListenerSecurity
     };
 
     /// <summary>Who asks for a chunk, for per-client upload slots: the certificate's peer name, or the remote address without TLS.</summary>
-    public static string ClientOf(HttpContext context) =>
-        context.Connection.ClientCertificate is { } certificate && ClusterCertificates.IdentityOf(certificate) is { } identity
+    public static string ClientOf(HttpContext context) => ClientOf(context.Connection.ClientCertificate, context.Connection.RemoteIpAddress);
+
+    public static string ClientOf(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate, IPAddress? remote) =>
+        certificate is not null && ClusterCertificates.IdentityOf(certificate) is { } identity
             ? "peer:" + identity.Name
-            : "ip:" + context.Connection.RemoteIpAddress;
+            : "ip:" + remote;
 
     /// <summary>Open connections, at most <c>total</c> and <c>perAddress</c> from one remote address; past that a new one is closed at once.</summary>
     private sealed class ConnectionCap(int total, int perAddress)

@@ -1,76 +1,135 @@
-using System.Buffers;
+using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using P2PDist.Peer.Cache;
+using P2PDist.Peer.P2P.Wire;
 
 namespace P2PDist.Peer.P2P;
 
 /// <summary>
-/// Serves cached chunks to other peers: <c>GET /v1/chunks/{algorithm}-{hex}</c> returns the chunk's
-/// uncompressed bytes. Only the cache is served, and the cache holds verified chunks only; the receiver
-/// verifies again. Busy (all upload slots taken): 503 with Retry-After, so the requester tries another holder.
+/// Serves cached chunks to other peers, over either protocol of the chunk port: HTTP/1.1
+/// (<c>GET /v1/chunks/{algorithm}-{hex}</c>) and the framed protocol of <see cref="ChunkWire"/>. Only the cache
+/// is served, and the cache holds verified chunks only; the receiver verifies again. A chunk is sent as it is
+/// stored, read from the file straight into the connection's buffers. Busy (all upload slots taken, or this
+/// client holds its share): refused at once, so the requester tries another holder.
 /// </summary>
 public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
 {
     private const int PieceBytes = 64 << 10;
 
-    public async Task ServeAsync(HttpContext context, string name)
+    /// <summary>How an upload is framed by the protocol carrying it: the answer before the bytes, and how to drop the connection.</summary>
+    public interface IReply
     {
-        var cancellationToken = context.RequestAborted;
+        /// <summary>Called once, before any chunk byte: Ok with the chunk's length, or Busy/Missing with 0.</summary>
+        ValueTask BeginAsync(ChunkStatus status, long length);
+
+        PipeWriter Body { get; }
+
+        /// <summary>The client read too slowly: its connection is closed (what it got so far is useless to it).</summary>
+        void Abort();
+    }
+
+    public Task ServeAsync(HttpContext context, string name) =>
+        UploadAsync(name, ChunkListenerSecurity.ClientOf(context), new HttpReply(context), context.RequestAborted);
+
+    /// <summary>Sends chunk <paramref name="name"/> to <paramref name="client"/> (a peer name or an address, for per-client slots).</summary>
+    public async Task UploadAsync(string name, string client, IReply reply, CancellationToken aborted)
+    {
         if (cache.PathOfName(name) is not { } path)
         {
-            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            await reply.BeginAsync(ChunkStatus.Missing, 0);
             return;
         }
-        string client = ChunkListenerSecurity.ClientOf(context);
         if (!limiter.TryEnter(client))
         {
             PeerMetrics.UploadsRefused.Inc();
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers.RetryAfter = "1";
+            await reply.BeginAsync(ChunkStatus.Busy, 0);
             return;
         }
-        byte[] piece = ArrayPool<byte>.Shared.Rent(PieceBytes);
         UploadDeadline? slowReader = null;
         try
         {
-            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-            long length = RandomAccess.GetLength(file);
-            context.Response.ContentType = "application/octet-stream";
-            context.Response.ContentLength = length;
-            slowReader = new UploadDeadline(limiter.UploadDeadline(length), cancellationToken);
-            for (long offset = 0; offset < length;)
+            SafeFileHandleOrMissing(path, out var file);
+            if (file is null)
             {
-                int read = RandomAccess.Read(file, piece.AsSpan(0, (int)Math.Min(PieceBytes, length - offset)), offset);
-                if (read == 0)
-                    break;
-                await limiter.PaceAsync(read, cancellationToken);
-                using (slowReader.Running())
-                    await context.Response.Body.WriteAsync(piece.AsMemory(0, read), slowReader.Token);
-                offset += read;
-                PeerMetrics.UploadedBytes.Inc(read);
+                await reply.BeginAsync(ChunkStatus.Missing, 0); // evicted just now
+                return;
+            }
+            using (file)
+            {
+                long length = RandomAccess.GetLength(file);
+                await reply.BeginAsync(ChunkStatus.Ok, length);
+                slowReader = new UploadDeadline(limiter.UploadDeadline(length), aborted);
+                var body = reply.Body;
+                for (long offset = 0; offset < length;)
+                {
+                    var piece = body.GetMemory((int)Math.Min(PieceBytes, length - offset));
+                    int want = (int)Math.Min(Math.Min(PieceBytes, piece.Length), length - offset);
+                    int read = RandomAccess.Read(file, piece.Span[..want], offset);
+                    if (read == 0)
+                        throw new IOException($"cached chunk {name} ended at {offset} of {length} bytes");
+                    body.Advance(read);
+                    await limiter.PaceAsync(read, aborted);
+                    using (slowReader.Running())
+                        await body.FlushAsync(slowReader.Token);
+                    offset += read;
+                    PeerMetrics.UploadedBytes.Inc(read);
+                }
             }
             PeerMetrics.UploadedChunks.Inc();
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            context.Response.StatusCode = StatusCodes.Status404NotFound; // not cached, or evicted just now
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && slowReader?.Expired == true)
         {
             // Read slower than the minimum rate: its slot goes back to the others, and the connection is dropped.
             // (Kestrel may already have aborted it on the cancelled write, so the request looks aborted as well.)
             UploadDeadline.CutOff.Inc();
-            context.Abort();
+            reply.Abort();
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException && cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or IOException && aborted.IsCancellationRequested)
         {
             // The requester gave up (its own deadline) or went away.
         }
         finally
         {
             slowReader?.Dispose();
-            ArrayPool<byte>.Shared.Return(piece);
             limiter.Exit(client);
         }
+    }
+
+    private static void SafeFileHandleOrMissing(string path, out Microsoft.Win32.SafeHandles.SafeFileHandle? file)
+    {
+        try
+        {
+            file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            file = null;
+        }
+    }
+
+    private sealed class HttpReply(HttpContext context) : IReply
+    {
+        public PipeWriter Body => context.Response.BodyWriter;
+
+        public ValueTask BeginAsync(ChunkStatus status, long length)
+        {
+            switch (status)
+            {
+                case ChunkStatus.Ok:
+                    context.Response.ContentType = "application/octet-stream";
+                    context.Response.ContentLength = length;
+                    break;
+                case ChunkStatus.Busy:
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    context.Response.Headers.RetryAfter = "1";
+                    break;
+                default:
+                    context.Response.StatusCode = StatusCodes.Status404NotFound;
+                    break;
+            }
+            return ValueTask.CompletedTask;
+        }
+
+        public void Abort() => context.Abort();
     }
 }

@@ -1,12 +1,17 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using P2PDist.Peer.P2P.Wire;
 using P2PDist.Protos.Scheduler;
 
 namespace P2PDist.Peer.P2P;
 
 /// <summary>
-/// Fetches one chunk from another peer's chunk server. Connections leave from this peer's own address (so
-/// peers on 127.0.2.x look like separate hosts and per-address link limits apply). A transfer may take as
-/// long as the link needs, but one that makes no progress for <c>stallTimeout</c> is abandoned.
+/// Fetches one chunk from another peer's chunk server, over the framed protocol (<see cref="ChunkWire"/>, the
+/// default) or HTTP/1.1 (<see cref="PeerProtocol.Http"/>, and for holders that speak only that). Connections
+/// leave from this peer's own address (so peers on 127.0.2.x look like separate hosts and per-address link
+/// limits apply). A transfer may take as long as the link needs, but one that makes no progress for
+/// <c>stallTimeout</c> is abandoned.
 /// </summary>
 internal sealed class PeerChunkClient : IDisposable
 {
@@ -14,13 +19,16 @@ internal sealed class PeerChunkClient : IDisposable
     private readonly HolderConnections? _tls;
     private readonly TimeSpan _stallTimeout;
     private readonly TimeProvider _time;
+    private readonly FramedChunkClient? _framed;
 
-    /// <param name="tls">This peer's cluster certificate: fetch over HTTPS from holders that prove the name the supernode gave; null for plain HTTP.</param>
-    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout, TimeProvider? time = null, TimeSpan? connectTimeout = null, P2PDist.Security.ClusterTls? tls = null)
+    /// <param name="tls">This peer's cluster certificate: fetch with mutual TLS from holders that prove the name the supernode gave; null for plain text.</param>
+    public PeerChunkClient(IPAddress source, TimeSpan stallTimeout, TimeProvider? time = null, TimeSpan? connectTimeout = null, P2PDist.Security.ClusterTls? tls = null,
+        PeerProtocol protocol = PeerProtocol.Framed)
     {
         _stallTimeout = stallTimeout;
         _time = time ?? TimeProvider.System;
         _tls = tls is null ? null : new HolderConnections(source, tls);
+        _framed = protocol == PeerProtocol.Framed ? new FramedChunkClient(source, tls, _time, connectTimeout ?? ProtocolTimings.Default.ConnectTimeout) : null;
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = connectTimeout ?? ProtocolTimings.Default.ConnectTimeout,
@@ -45,6 +53,8 @@ internal sealed class PeerChunkClient : IDisposable
         stall.CancelAfter(_stallTimeout);
         try
         {
+            if (_framed is not null && await _framed.GetAsync(IPEndPoint.Parse(endpoint), peerId, chunkName, expectedSize, stall, _stallTimeout).ConfigureAwait(false) is { } framed)
+                return framed;
             using var request = new HttpRequestMessage(HttpMethod.Get, $"{(_tls is null ? "http" : "https")}://{endpoint}/v1/chunks/{chunkName}");
             using var response = await (_tls?.For(endpoint, peerId) ?? _http).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
@@ -79,7 +89,7 @@ internal sealed class PeerChunkClient : IDisposable
         {
             return new Result(Outcome.Stalled, null, $"no progress for {_stallTimeout.TotalSeconds:0.#} s");
         }
-        catch (Exception e) when (e is HttpRequestException or IOException)
+        catch (Exception e) when (e is HttpRequestException or IOException or SocketException or AuthenticationException or ChunkWireException)
         {
             return new Result(Outcome.Failed, null, e.Message);
         }
@@ -91,5 +101,6 @@ internal sealed class PeerChunkClient : IDisposable
     {
         _http.Dispose();
         _tls?.Dispose();
+        _framed?.Dispose();
     }
 }

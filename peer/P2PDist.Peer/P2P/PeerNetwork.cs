@@ -13,6 +13,9 @@ public sealed record SwarmSettings(string PeerId, string Listen, string Supernod
     public string? SupernodeCaFile { get; init; }
     public P2PDist.Security.ClusterTls? Tls { get; init; }
 
+    /// <summary>How chunks are asked of holders (framed by default; every chunk port answers both).</summary>
+    public PeerProtocol Protocol { get; init; } = PeerProtocol.Framed;
+
     /// <summary>A transfer from a peer that makes no progress for this long is abandoned (and reported).</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -58,7 +61,7 @@ public sealed class PeerNetwork : IDisposable
         _log = log;
         _time = settings.Time;
         _timings = settings.Timings;
-        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, _time, _timings.ConnectTimeout, settings.Tls);
+        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, _time, _timings.ConnectTimeout, settings.Tls, settings.Protocol);
         _supernodes = supernodes;
         _announcer = new Announcer(settings.PeerId, _supernodes, node => RegisterWithAsync(node, CancellationToken.None), () => _uploads.Active, log, () => Timings, _time);
     }

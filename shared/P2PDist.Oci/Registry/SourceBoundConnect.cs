@@ -11,19 +11,22 @@ namespace P2PDist.Oci;
 public static class SourceBoundConnect
 {
     public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> From(IPAddress source) =>
-        async (context, cancellationToken) =>
+        async (context, cancellationToken) => await ConnectAsync(source, context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>A TCP connection to <paramref name="remote"/> from <paramref name="source"/> (any port), Nagle off.</summary>
+    public static async ValueTask<NetworkStream> ConnectAsync(IPAddress source, EndPoint remote, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(source.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
         {
-            var socket = new Socket(source.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                socket.Bind(new IPEndPoint(source, 0));
-                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        };
+            socket.Bind(new IPEndPoint(source, 0));
+            await socket.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 }

@@ -7,7 +7,7 @@ namespace P2PDist.Tests.Fixtures;
 
 /// <summary>
 /// A misbehaving peer for fault tests: registers with a supernode, claims to hold every chunk of a blob, and
-/// answers chunk requests with a full Content-Length and only the first bytes, then either stalls (keeps the
+/// answers chunk requests (framed or HTTP/1.1, as asked) with a full length and only the first bytes, then either stalls (keeps the
 /// connection open, silent) or drops the connection.
 /// </summary>
 public sealed class FakePeer : IAsyncDisposable
@@ -66,7 +66,9 @@ public sealed class FakePeer : IAsyncDisposable
         int filled = 0;
         try
         {
-            while (!Encoding.ASCII.GetString(buffer, 0, filled).Contains("\r\n\r\n", StringComparison.Ordinal))
+            // Either protocol of a real chunk port: the framed one (preface, then a request frame) or HTTP/1.1.
+            bool isFramed;
+            while (!RequestComplete(buffer.AsSpan(0, filled), out isFramed))
             {
                 int read = await socket.ReceiveAsync(buffer.AsMemory(filled), _stop.Token);
                 if (read == 0)
@@ -75,7 +77,16 @@ public sealed class FakePeer : IAsyncDisposable
             }
             Interlocked.Increment(ref _requests);
             // Promise a megabyte, send a kilobyte.
-            await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n"), _stop.Token);
+            if (isFramed)
+            {
+                var header = new System.Buffers.ArrayBufferWriter<byte>();
+                P2PDist.Peer.P2P.Wire.ChunkWire.WriteResponse(header, P2PDist.Peer.P2P.Wire.ChunkStatus.Ok, 1 << 20, "");
+                await socket.SendAsync(header.WrittenMemory, _stop.Token);
+            }
+            else
+            {
+                await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n"), _stop.Token);
+            }
             await socket.SendAsync(new byte[1024], _stop.Token);
             if (behaviour == Behaviour.StallMidTransfer)
                 await new TaskCompletionSource().Task.WaitAsync(_stop.Token); // silent, connection open, until the fake is stopped
@@ -85,6 +96,19 @@ public sealed class FakePeer : IAsyncDisposable
         {
             // Stopped, or the client gave up.
         }
+    }
+
+    /// <summary>Whether <paramref name="received"/> holds a whole request: the framed preface and one frame, or HTTP headers.</summary>
+    private static bool RequestComplete(ReadOnlySpan<byte> received, out bool framed)
+    {
+        var preface = P2PDist.Peer.P2P.Wire.ChunkWire.Preface;
+        framed = received.Length >= preface.Length && received[..preface.Length].SequenceEqual(preface);
+        if (framed)
+        {
+            var frame = received[preface.Length..];
+            return frame.Length >= 4 && frame.Length >= 4 + System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(frame);
+        }
+        return Encoding.ASCII.GetString(received).Contains("\r\n\r\n", StringComparison.Ordinal);
     }
 
     public async ValueTask DisposeAsync()

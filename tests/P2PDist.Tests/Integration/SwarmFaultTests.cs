@@ -15,16 +15,18 @@ namespace P2PDist.Tests.Integration;
 public sealed class SwarmFaultTests
 {
     [Theory]
-    [InlineData(FakePeer.Behaviour.StallMidTransfer, "no progress for 5 s")]
-    [InlineData(FakePeer.Behaviour.DropMidTransfer, "failed for chunk")]
-    public async Task PeerFailingMidTransfer_ReadFinishesCorrectlyFromTheOrigin_AndTheFaultIsReported(FakePeer.Behaviour behaviour, string logged)
+    [InlineData(FakePeer.Behaviour.StallMidTransfer, "no progress for 5 s", "framed")]
+    [InlineData(FakePeer.Behaviour.DropMidTransfer, "failed for chunk", "framed")]
+    [InlineData(FakePeer.Behaviour.StallMidTransfer, "no progress for 5 s", "http")]
+    [InlineData(FakePeer.Behaviour.DropMidTransfer, "failed for chunk", "http")]
+    public async Task PeerFailingMidTransfer_ReadFinishesCorrectlyFromTheOrigin_AndTheFaultIsReported(FakePeer.Behaviour behaviour, string logged, string protocol)
     {
         await using var server = await RegistryServer.StartAsync();
         byte[] content = SampleImages.Bytes(2 << 20, 141 + (int)behaviour);
-        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, $"midtransfer{(int)behaviour}");
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(server.Host, $"midtransfer{(int)behaviour}{protocol}");
         await using var supernode = await SupernodeProcess.StartAsync();
         await using var fake = await FakePeer.StartAsync(supernode.Address, IPAddress.Parse("127.0.2.30"), behaviour, await P2PDistCli.BlobOfAsync(target), 2);
-        await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.31:{FreePort.Next()}");
+        await using var reader = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.31:{FreePort.Next()}", "--peer-protocol", protocol);
 
         string mount = await reader.MountAsync(target);
         var clock = Stopwatch.StartNew();
