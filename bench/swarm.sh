@@ -164,10 +164,13 @@ run() { # mode (swarm|origin) N tls (on|off) -> prints "seconds origin_bytes cpu
   for i in $(seq 1 "$n"); do curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/metrics; done \
     | awk '/^p2pdist_peer_(peer_fetch_failures|uploads_refused|fetched_chunks)_total/ {s[$1] += $2} END {for (k in s) printf "  %s %d\n", k, s[k]}' | sort >&2
   grep -h "prefetch done" "$work"/run/peer*.log | grep -v " 0 failed" >&2 || true
-  awk -v s="$start" -v e="$last_s" -v o="$(origin_blob_bytes)" -v b0="$busy0" -v b1="$busy1" -v t0="$total0" -v t1="$total1" \
-    -v c="$cpu_s" 'BEGIN {printf "%.1f %d %.0f %s\n", e - s, o, 100 * (b1 - b0) / (t1 - t0), c}'
+  local result; result=$(awk -v s="$start" -v e="$last_s" -v o="$(origin_blob_bytes)" -v b0="$busy0" -v b1="$busy1" -v t0="$total0" -v t1="$total1" \
+    -v c="$cpu_s" 'BEGIN {printf "%.1f %d %.0f %s\n", e - s, o, 100 * (b1 - b0) / (t1 - t0), c}')
   cp "$work/run/supernode.log" "/tmp/p2pdist-swarm-last-supernode.log" 2>/dev/null || true
+  # Stopped before the result is printed: the caller reads it through a process substitution and starts the
+  # next run at once, and a late stop_all here would kill that run's daemons (its pkill matches the same paths).
   stop_all
+  echo "$result"
 }
 
 u=$(mbit "$peer_rate") u0=$(mbit "$origin_rate")

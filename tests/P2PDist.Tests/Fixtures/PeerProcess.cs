@@ -101,6 +101,9 @@ public sealed class PeerProcess : IAsyncDisposable
         return mounts.Single(m => m.Reference == reference);
     }
 
+    /// <summary>The exit code once the daemon has exited (137 if the fixture had to kill it), else null.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
     public void Kill()
     {
         _process.Kill(entireProcessTree: true);

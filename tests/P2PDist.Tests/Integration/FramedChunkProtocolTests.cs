@@ -41,6 +41,24 @@ public sealed class FramedChunkProtocolTests
         Assert.Equal(7, MetricsScrape.Value(metrics, "p2pdist_peer_uploaded_chunks_total"));
     }
 
+    [Fact]
+    public async Task IdleFramedConnection_DoesNotHoldUpTheHoldersStop()
+    {
+        var (holder, listen, chunkFiles, dispose) = await HolderWithCachedChunksAsync("framed-stop", 1);
+        await using var _ = dispose;
+        using var socket = await ConnectAsync(listen);
+        await using var stream = new NetworkStream(socket);
+        await SendAsync(stream, [.. ChunkWire.Preface.ToArray(), .. Request(Path.GetFileName(chunkFiles[0]))]);
+        var response = await ReadResponseAsync(stream);
+        await ReadExactlyAsync(stream, (int)response.Length);
+
+        // The connection now idles, as a neighbour's pooled one does. SIGTERM must not wait for it to go away.
+        await holder.StopAsync();
+        Assert.Equal(0, holder.ExitCode); // exited by itself, not killed by the fixture after 20 s
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await stream.ReadAsync(new byte[1], deadline.Token)); // and closed the connection
+    }
+
     [Theory]
     [InlineData("oversized", "request frame of 2147483647 bytes")]
     [InlineData("path", "chunk name must be")]

@@ -16,6 +16,28 @@ public sealed class PeerOptionsTests
         Assert.Equal(20L << 30, options.CacheQuotaBytes);
         Assert.False(options.PrefetchAll);
         Assert.Equal((16, 0L, 8), (options.UploadSlots, options.UploadBytesPerSecond, options.PrefetchConcurrency));
+        Assert.Equal(P2PDist.Peer.P2P.PeerProtocol.Framed, options.PeerProtocol);
+    }
+
+    [Fact]
+    public void PeerProtocol_FromFileEnvironmentAndFlag_AndAnUnknownOneIsRefusedByName()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"peer-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, "peerProtocol: http\n");
+        try
+        {
+            Assert.Equal(P2PDist.Peer.P2P.PeerProtocol.Http, PeerOptions.Load(file, new Dictionary<string, string?>(), null, null).PeerProtocol);
+            var environment = new Dictionary<string, string?> { ["P2PDIST_PEER_PROTOCOL"] = "framed" };
+            Assert.Equal(P2PDist.Peer.P2P.PeerProtocol.Framed, PeerOptions.Load(file, environment, null, null).PeerProtocol);
+            var flag = new PeerTuningFlags(null, null, null) { PeerProtocol = "HTTP" };
+            Assert.Equal(P2PDist.Peer.P2P.PeerProtocol.Http, PeerOptions.Load(null, environment, null, null, tuning: flag).PeerProtocol);
+            var error = Assert.Throws<P2PDistException>(() => PeerOptions.Load(null, new Dictionary<string, string?> { ["P2PDIST_PEER_PROTOCOL"] = "h2" }, null, null));
+            Assert.Contains("P2PDIST_PEER_PROTOCOL 'h2' is not a peer protocol", error.Message);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using P2PDist.Peer.Cache;
 
@@ -81,7 +82,7 @@ public sealed class FramedChunkServer(ChunkServer chunks, TimeProvider? time = n
             string name;
             try
             {
-                if (await NextRequestAsync(input, connection.ConnectionClosed) is not { } requested)
+                if (await NextRequestAsync(input, connection) is not { } requested)
                     return; // closed by the client, or idle too long
                 name = requested;
             }
@@ -104,11 +105,16 @@ public sealed class FramedChunkServer(ChunkServer chunks, TimeProvider? time = n
         }
     }
 
-    /// <summary>The next request's chunk name, or null when the client closed the connection or sent nothing for <see cref="IdleTimeout"/>.</summary>
-    private async Task<string?> NextRequestAsync(PipeReader input, CancellationToken closed)
+    /// <summary>
+    /// The next request's chunk name, or null when the client closed the connection, sent nothing for
+    /// <see cref="IdleTimeout"/>, or the server is stopping (Kestrel asks connections to close; an upload under
+    /// way finishes first, an idle connection goes at once, so a stopping peer does not wait on its neighbours).
+    /// </summary>
+    private async Task<string?> NextRequestAsync(PipeReader input, ConnectionContext connection)
     {
         using var idle = new CancellationTokenSource(IdleTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(idle.Token, closed);
+        var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(idle.Token, connection.ConnectionClosed, closeRequested);
         try
         {
             while (true)
