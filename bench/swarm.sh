@@ -162,7 +162,7 @@ run() { # mode (swarm|origin) N tls (on|off) -> prints "seconds origin_bytes cpu
   local cpu_s; cpu_s=$(awk -v t="$tick" 'NR == FNR {s -= $2 + $3; next} {s += $2 + $3} END {printf "%.1f", s / t}' "$work/run/cpu-before" "$work/run/cpu")
   # Swarm health from the peers' Prometheus metrics: failed or refused peer fetches, by reason.
   for i in $(seq 1 "$n"); do curl -sf --unix-socket "$work/run/peer$i/peer.sock" http://peer/metrics; done \
-    | awk '/^p2pdist_peer_(peer_fetch_failures|uploads_refused|fetched_chunks)_total/ {s[$1] += $2} END {for (k in s) printf "  %s %d\n", k, s[k]}' | sort >&2
+    | awk '/^p2pdist_peer_(peer_fetch_failures|uploads_refused|fetched_chunks|chunk_connections_accepted|peer_connections_opened)_total/ {s[$1] += $2} END {for (k in s) printf "  %s %d\n", k, s[k]}' | sort >&2
   grep -h "prefetch done" "$work"/run/peer*.log | grep -v " 0 failed" >&2 || true
   local result; result=$(awk -v s="$start" -v e="$last_s" -v o="$(origin_blob_bytes)" -v b0="$busy0" -v b1="$busy1" -v t0="$total0" -v t1="$total1" \
     -v c="$cpu_s" 'BEGIN {printf "%.1f %d %.0f %s\n", e - s, o, 100 * (b1 - b0) / (t1 - t0), c}')

@@ -8,11 +8,12 @@ return args.FirstOrDefault() switch
     "digest" => DigestBenchmark.Run(),
     "scheduler" => SchedulerBenchmark.Run(args.Skip(1).ToArray()),
     "peer-protocol" => PeerProtocolBenchmark.Run(),
+    "tls-cost" when !OperatingSystem.IsWindows() => TlsCostBenchmark.Run(),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: P2PDist.Bench bootstrap [files=100000] [chunksPerFile=10] | digest | scheduler [peers=10000] | peer-protocol");
+    Console.Error.WriteLine("usage: P2PDist.Bench bootstrap [files=100000] [chunksPerFile=10] | digest | scheduler [peers=10000] | peer-protocol | tls-cost");
     return 2;
 }

@@ -26,6 +26,10 @@ public static class PeerMetrics
     public static readonly Counter UploadedBytes = Metrics.CreateCounter("p2pdist_peer_uploaded_bytes_total", "Chunk bytes served to other peers");
     public static readonly Counter UploadedChunks = Metrics.CreateCounter("p2pdist_peer_uploaded_chunks_total", "Chunks served to other peers");
     public static readonly Counter UploadsRefused = Metrics.CreateCounter("p2pdist_peer_uploads_refused_total", "Chunk requests refused because every upload slot was busy");
+    public static readonly Counter ChunkConnectionsAccepted = Metrics.CreateCounter("p2pdist_peer_chunk_connections_accepted_total",
+        "Connections neighbours opened to this peer's chunk port (after TLS), by protocol: each one cost a TLS handshake", "protocol");
+    public static readonly Counter PeerConnectionsOpened = Metrics.CreateCounter("p2pdist_peer_peer_connections_opened_total",
+        "Framed-protocol connections this peer opened to holders (each one a TLS handshake; idle ones are reused)");
     public static readonly Gauge UploadsActive = Metrics.CreateGauge("p2pdist_peer_uploads_active", "Uploads to other peers under way");
     public static readonly Gauge Mounts = Metrics.CreateGauge("p2pdist_peer_mounts", "Images mounted");
     public static readonly Gauge SupernodeUp = Metrics.CreateGauge("p2pdist_peer_supernode_up", "1 when the supernode answered the last call, by supernode", "supernode");

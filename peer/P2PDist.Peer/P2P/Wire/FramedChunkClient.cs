@@ -84,7 +84,9 @@ internal sealed class FramedChunkClient(IPAddress source, ClusterTls? tls, TimeP
         try
         {
             // The holder's address is not in its certificate; its name is, and must be the peer id the supernode gave.
-            return await FramedConnection.OpenAsync(source, endpoint, tls?.ClientOptions(ClusterRole.Peer, peerId, checkHostName: false), connect.Token);
+            var connection = await FramedConnection.OpenAsync(source, endpoint, tls?.ClientOptions(ClusterRole.Peer, peerId, checkHostName: false), connect.Token);
+            PeerMetrics.PeerConnectionsOpened.Inc();
+            return connection;
         }
         catch (OperationCanceledException) when (!stalled.IsCancellationRequested)
         {
