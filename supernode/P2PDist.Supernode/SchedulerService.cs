@@ -1,3 +1,4 @@
+using Prometheus;
 using Grpc.Core;
 using P2PDist.Protos.Scheduler;
 
@@ -90,6 +91,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<FindHoldersResponse> FindHolders(FindHoldersRequest request, ServerCallContext context)
     {
+        using var timer = SupernodeMetrics.HolderQuerySeconds.NewTimer(); // the handler is synchronous: this is its whole time
         CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         RequireBlobDigest(request.BlobDigest);

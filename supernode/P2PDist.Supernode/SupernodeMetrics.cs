@@ -14,13 +14,29 @@ internal static class SupernodeMetrics
     public static readonly Counter HolderQueries = Metrics.CreateCounter("p2pdist_supernode_holder_queries_total", "Chunks asked about, by whether some peer held them", "result");
     public static readonly Counter OriginElections = Metrics.CreateCounter("p2pdist_supernode_origin_elections_total", "Answers for chunks nobody holds: elected to fetch from the origin, or told to wait for the elected peer", "result");
     public static readonly Counter Reports = Metrics.CreateCounter("p2pdist_supernode_reports_total", "Faults reported against peers", "fault");
+    public static readonly Histogram HolderQuerySeconds = Metrics.CreateHistogram("p2pdist_supernode_holder_query_seconds", "Time to answer one FindHolders call (ranking and elections included)",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 4, 8) });
+    public static readonly Gauge BuildInfo = Metrics.CreateGauge("p2pdist_build_info", "Always 1: the version and component of this daemon", "version", "component");
     public static readonly Counter Rejected = Metrics.CreateCounter("p2pdist_supernode_rejected_messages_total", "Malformed or hostile messages refused");
 
     /// <summary>Refreshes the gauges from the index just before a scrape.</summary>
-    public static void Track(SchedulerIndex index) => Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+    public static void Track(SchedulerIndex index)
+    {
+        BuildInfo.WithLabels(P2PDist.BuildVersion.Text, "supernode").Set(1);
+        // Every labelled series from 0, so rate() sees the first increase (a series born counted hides it).
+        foreach (string fault in new[] { "bad_digest", "timeout" })
+            Reports.WithLabels(fault);
+        foreach (string result in new[] { "held", "none" })
+            HolderQueries.WithLabels(result);
+        foreach (string result in new[] { "elected", "wait", "over_limit", "renewed" })
+            OriginElections.WithLabels(result);
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => Refresh(index));
+    }
+
+    private static void Refresh(SchedulerIndex index)
     {
         Peers.Set(index.PeerCount);
         BlockedPeers.Set(index.BlockedCount);
         Blobs.Set(index.BlobCount);
-    });
+    }
 }

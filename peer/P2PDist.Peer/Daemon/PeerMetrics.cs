@@ -21,6 +21,9 @@ public static class PeerMetrics
     public static readonly Counter CacheHits = Metrics.CreateCounter("p2pdist_peer_cache_hits_total", "Chunk reads served by the local cache");
     public static readonly Counter CacheMisses = Metrics.CreateCounter("p2pdist_peer_cache_misses_total", "Chunk reads that had to fetch");
     public static readonly Gauge CacheBytes = Metrics.CreateGauge("p2pdist_peer_cache_bytes", "Bytes in the chunk cache");
+    public static readonly Gauge CacheCapacityBytes = Metrics.CreateGauge("p2pdist_peer_cache_capacity_bytes", "The cache quota (--cache-quota): past it, chunks of closed files are evicted; 0 is no limit");
+    public static readonly Gauge ReadsInFlight = Metrics.CreateGauge("p2pdist_peer_reads_in_flight", "FUSE reads waiting for their chunks now (stuck above 0 with no bytes read: reads are hung)");
+    public static readonly Gauge BuildInfo = Metrics.CreateGauge("p2pdist_build_info", "Always 1: the version and component of this daemon", "version", "component");
     public static readonly Counter CacheEvictions = Metrics.CreateCounter("p2pdist_peer_cache_evictions_total", "Chunks evicted from the cache by its quota");
     public static readonly Counter ReadErrors = Metrics.CreateCounter("p2pdist_peer_read_errors_total", "FUSE reads answered with an error (EIO after the read deadline)");
     public static readonly Counter UploadedBytes = Metrics.CreateCounter("p2pdist_peer_uploaded_bytes_total", "Chunk bytes served to other peers");
@@ -33,4 +36,23 @@ public static class PeerMetrics
     public static readonly Gauge UploadsActive = Metrics.CreateGauge("p2pdist_peer_uploads_active", "Uploads to other peers under way");
     public static readonly Gauge Mounts = Metrics.CreateGauge("p2pdist_peer_mounts", "Images mounted");
     public static readonly Gauge SupernodeUp = Metrics.CreateGauge("p2pdist_peer_supernode_up", "1 when the supernode answered the last call, by supernode", "supernode");
+
+    /// <summary>
+    /// Creates every labelled series at 0 when the daemon starts. A series that first appears already counted
+    /// hides its first increase from rate() and increase(): a peer's first origin burst would never show.
+    /// </summary>
+    public static void InitialiseSeries()
+    {
+        foreach (string source in new[] { "origin", "peer" })
+        {
+            FetchedBytes.WithLabels(source);
+            FetchedChunks.WithLabels(source);
+            ChunkFetchSeconds.WithLabels(source);
+            DigestFailures.WithLabels(source);
+        }
+        foreach (string reason in new[] { "busy", "missing", "timeout", "error", "bad_length", "bad_digest" })
+            PeerFailures.WithLabels(reason);
+        foreach (string protocol in new[] { "framed", "http" })
+            ChunkConnectionsAccepted.WithLabels(protocol);
+    }
 }

@@ -1,3 +1,4 @@
+using Prometheus;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using P2PDist.Oci;
@@ -165,6 +166,7 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         // The fetch is asynchronous; the worker thread waits for it. A cache hit completes synchronously and
         // writes straight into the reply buffer. The token carries both the read deadline and INTERRUPT: the
         // session arms it per request (see FuseSession.RequestToken).
+        using var inFlight = PeerMetrics.ReadsInFlight.TrackInProgress();
         try
         {
             var pending = ReadAsync((uint)node, offset, destination[..length], cancellationToken);
