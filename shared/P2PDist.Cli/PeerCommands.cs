@@ -52,9 +52,11 @@ internal static class PeerCommands
         var peerTimeout = new Option<double?>("--peer-timeout") { Description = "Seconds without a heartbeat after which a peer is dropped with its holdings; peers beat every 5 s (default 15)" };
         var block = new Option<double?>("--block-seconds") { Description = "Seconds a peer reported for a bad digest or 3 timeouts is left out of holder lists (default 600)" };
         var originFetchers = new Option<int?>("--origin-fetchers") { Description = "Peers that may fetch one chunk from the origin at once; others wait for them (default 1)" };
+        var logFormat = new Option<string?>("--log-format") { Description = "text (default) or json: one JSON object per line, each event's fields as properties (env P2PDIST_SUPERNODE_LOG_FORMAT)" };
+        var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, information (default), warning, error or critical (env P2PDIST_SUPERNODE_LOG_LEVEL)" };
         var command = new Command("supernode", "Run the cluster's scheduler: which peer holds which chunk, ranked holders for a requester")
         {
-            config, dataDir, listen, metrics, tlsCert, tlsKey, tlsCa, insecure, peerTimeout, block, originFetchers,
+            config, dataDir, listen, metrics, tlsCert, tlsKey, tlsCa, insecure, peerTimeout, block, originFetchers, logFormat, logLevel,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -71,6 +73,8 @@ internal static class PeerCommands
                 PeerTimeoutSeconds = parse.GetValue(peerTimeout) ?? defaults.PeerTimeoutSeconds,
                 BlockSeconds = parse.GetValue(block) ?? defaults.BlockSeconds,
                 OriginFetchersPerChunk = parse.GetValue(originFetchers) ?? defaults.OriginFetchersPerChunk,
+                LogFormat = parse.GetValue(logFormat) ?? defaults.LogFormat,
+                LogLevel = parse.GetValue(logLevel) ?? defaults.LogLevel,
             };
             var options = P2PDist.Supernode.SupernodeOptions.Load(parse.GetValue(config), Environment.GetEnvironmentVariables()
                 .Cast<System.Collections.DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (string?)e.Value), flags);
@@ -107,12 +111,14 @@ internal static class PeerCommands
         var insecure = new Option<bool>("--insecure") { Description = "With --listen/--supernode but no TLS: plain text, no peer identity (a laptop, tests); logged as a warning (env P2PDIST_INSECURE)" };
         var uploadMinRate = new Option<string?>("--upload-min-rate") { Description = "Slowest a client may read an upload, per second, e.g. 64K: a slower reader loses its slot (default 64K)" };
         var metrics = new Option<string?>("--metrics-listen", "--metrics") { Description = $"ADDRESS:PORT for Prometheus metrics (/metrics) and health (/healthz, /readyz), read-only; off for none (default {PeerOptions.DefaultMetricsListen}; env P2PDIST_METRICS_LISTEN)" };
+        var logFormat = new Option<string?>("--log-format") { Description = "text (default) or json: one JSON object per line, each event's fields as properties (env P2PDIST_LOG_FORMAT)" };
+        var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, information (default), warning, error or critical (env P2PDIST_LOG_LEVEL)" };
         var peerProtocol = new Option<string?>("--peer-protocol") { Description = "How chunks are asked of neighbours: framed (default; long-lived connections) or http (HTTP/1.1); every peer serves both (env P2PDIST_PEER_PROTOCOL)" };
         var apiGroup = new Option<string?>("--api-group") { Description = "A group whose members may use the local API socket besides root (socket 0660; env P2PDIST_API_GROUP)" };
         var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
         {
             readTimeout, prefetchAll, cacheQuota, supernode, listen, fuseWorkers, mergeSize, passthrough,
-            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup, tlsCert, tlsKey, tlsCa, insecure, uploadMinRate, peerProtocol,
+            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup, tlsCert, tlsKey, tlsCa, insecure, uploadMinRate, peerProtocol, logFormat, logLevel,
         };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -133,6 +139,8 @@ internal static class PeerCommands
                     Tls = new PeerTlsFlags(parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(tlsCa), parse.GetValue(insecure)),
                     UploadMinBytesPerSecond = parse.GetValue(uploadMinRate) is { } minRate ? SizeParser.ParseLong(minRate, "--upload-min-rate") : null,
                     PeerProtocol = parse.GetValue(peerProtocol),
+                    LogFormat = parse.GetValue(logFormat),
+                    LogLevel = parse.GetValue(logLevel),
                 });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>

@@ -15,10 +15,7 @@ public static class SupernodeHost
     {
         var endpoint = System.Net.IPEndPoint.Parse(options.Listen);
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        DaemonLogging.Configure(builder.Logging, options.LogFormat, options.LogLevel);
         options.RequireTransportSecurity();
         using ClusterTls? tls = options.TlsCertificateFile is null ? null
             : ClusterTls.Load(options.TlsCertificateFile, options.TlsKeyFile!, options.TlsCaFile!, ClusterRole.Supernode);

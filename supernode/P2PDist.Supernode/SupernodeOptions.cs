@@ -55,6 +55,12 @@ public sealed record SupernodeOptions
     /// </summary>
     public bool AllowLoopbackAddresses { get; init; } = true;
 
+    /// <summary>"text" (default) or "json": one JSON object per log line, each event's fields as properties.</summary>
+    public string LogFormat { get; init; } = "text";
+
+    /// <summary>trace, debug, information (default), warning, error or critical.</summary>
+    public string LogLevel { get; init; } = "information";
+
     public static SupernodeOptions Load(string? configFile, IDictionary<string, string?> environment, SupernodeOptions? flags)
     {
         var options = configFile is null ? new SupernodeOptions() : SettingsFile.Read<SupernodeOptions>(configFile);
@@ -73,6 +79,8 @@ public sealed record SupernodeOptions
             BlockSeconds = EnvSeconds("BLOCK_SECONDS") ?? options.BlockSeconds,
             ReportersBeforeBlock = Env("REPORTERS_BEFORE_BLOCK") is { } reporters && int.TryParse(reporters, System.Globalization.CultureInfo.InvariantCulture, out int k) ? k : options.ReportersBeforeBlock,
             AllowLoopbackAddresses = Env("ALLOW_LOOPBACK") is { } loopback ? loopback is "1" or "true" or "yes" : options.AllowLoopbackAddresses,
+            LogFormat = Env("LOG_FORMAT") ?? options.LogFormat,
+            LogLevel = Env("LOG_LEVEL") ?? options.LogLevel,
         };
         if (flags is not null)
             options = Overlay(options, flags);
@@ -93,6 +101,8 @@ public sealed record SupernodeOptions
             TlsKeyFile = flags.TlsKeyFile ?? options.TlsKeyFile,
             TlsCaFile = flags.TlsCaFile ?? options.TlsCaFile,
             Insecure = flags.Insecure || options.Insecure,
+            LogFormat = flags.LogFormat != defaults.LogFormat ? flags.LogFormat : options.LogFormat,
+            LogLevel = flags.LogLevel != defaults.LogLevel ? flags.LogLevel : options.LogLevel,
             PeerTimeoutSeconds = flags.PeerTimeoutSeconds != defaults.PeerTimeoutSeconds ? flags.PeerTimeoutSeconds : options.PeerTimeoutSeconds,
             BlockSeconds = flags.BlockSeconds != defaults.BlockSeconds ? flags.BlockSeconds : options.BlockSeconds,
             OriginFetchersPerChunk = flags.OriginFetchersPerChunk != defaults.OriginFetchersPerChunk ? flags.OriginFetchersPerChunk : options.OriginFetchersPerChunk,
@@ -111,6 +121,8 @@ public sealed record SupernodeOptions
 
     public void Validate()
     {
+        if (DaemonLogging.Problem(LogFormat, LogLevel, "supernode") is { } logging)
+            throw new P2PDistException(logging);
         if (!System.Net.IPEndPoint.TryParse(Listen, out _))
             throw new P2PDistException($"--listen '{Listen}' is not ADDRESS:PORT");
         if (MetricsListen is not null && !System.Net.IPEndPoint.TryParse(MetricsListen, out _))

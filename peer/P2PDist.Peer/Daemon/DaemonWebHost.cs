@@ -11,10 +11,10 @@ namespace P2PDist.Peer.Daemon;
 /// </summary>
 internal static class DaemonWebHost
 {
-    public static WebApplication Build(Action<KestrelServerOptions> listen)
+    public static WebApplication Build(Action<KestrelServerOptions> listen, PeerOptions options)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        ConfigureLogging(builder.Logging);
+        DaemonLogging.Configure(builder.Logging, options.LogFormat, options.LogLevel);
         builder.WebHost.ConfigureKestrel(k =>
         {
             // Bounded requests: neighbours and scrapers send small GETs; the local API sends small JSON bodies.
@@ -29,10 +29,4 @@ internal static class DaemonWebHost
         return builder.Build();
     }
 
-    public static void ConfigureLogging(ILoggingBuilder logging)
-    {
-        logging.ClearProviders();
-        logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
-        logging.AddFilter("Microsoft", LogLevel.Warning);
-    }
 }

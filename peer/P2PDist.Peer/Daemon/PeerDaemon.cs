@@ -27,7 +27,7 @@ public static class PeerDaemon
                 throw new P2PDistException($"a peer is already running with data dir {options.DataDir} (socket {options.SocketPath})");
             File.Delete(options.SocketPath);
         }
-        await using var local = DaemonWebHost.Build(k => k.ListenUnixSocket(options.SocketPath));
+        await using var local = DaemonWebHost.Build(k => k.ListenUnixSocket(options.SocketPath), options);
         var loggers = local.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("p2pdist.peer");
         var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond) { MinClientBytesPerSecond = options.UploadMinBytesPerSecond };
@@ -57,11 +57,11 @@ public static class PeerDaemon
         var chunkServer = new ChunkServer(mounts.Cache, uploads);
         // One port, both chunk protocols (framed and HTTP/1.1), inside mutual TLS or --insecure.
         await using var chunks = options.Listen is null ? null
-            : DaemonWebHost.Build(k => ChunkListenerSecurity.Listen(k, options, new P2P.Wire.FramedChunkServer(chunkServer)));
+            : DaemonWebHost.Build(k => ChunkListenerSecurity.Listen(k, options, new P2P.Wire.FramedChunkServer(chunkServer)), options);
         chunks?.MapGet("/v1/chunks/{name}", (HttpContext context, string name) => chunkServer.ServeAsync(context, name));
         bool ready = false;
         await using var metrics = options.MetricsListen is null ? null
-            : DaemonWebHost.Build(k => k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen)));
+            : DaemonWebHost.Build(k => k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen)), options);
         if (metrics is not null)
             MetricsEndpoint.Map(metrics, () => Volatile.Read(ref ready));
 

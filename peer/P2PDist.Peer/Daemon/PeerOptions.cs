@@ -71,6 +71,12 @@ public sealed record PeerOptions
     /// <summary>Without TLS: plain HTTP chunks, h2c to the supernode, no peer identity (a laptop, tests). Logged as a warning.</summary>
     public bool Insecure { get; init; }
 
+    /// <summary>"text" (default) or "json": one JSON object per log line, each event's fields as properties.</summary>
+    public string LogFormat { get; init; } = "text";
+
+    /// <summary>trace, debug, information (default), warning, error or critical.</summary>
+    public string LogLevel { get; init; } = "information";
+
     /// <summary>How this peer asks neighbours for chunks: "framed" (default) or "http"; every chunk port answers both.</summary>
     [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<P2P.PeerProtocol>))]
     public P2P.PeerProtocol PeerProtocol { get; init; } = P2P.PeerProtocol.Framed;
@@ -161,6 +167,14 @@ public sealed record PeerOptions
             options = options with { TlsCertificateFile = tls.Certificate ?? options.TlsCertificateFile, TlsKeyFile = tls.Key ?? options.TlsKeyFile, TlsCaFile = tls.Ca ?? options.TlsCaFile, Insecure = tls.Insecure || options.Insecure };
         if (tuning?.UploadMinBytesPerSecond is { } minRate)
             options = options with { UploadMinBytesPerSecond = minRate };
+        if (environment.TryGetValue("P2PDIST_LOG_FORMAT", out var logFormat) && !string.IsNullOrEmpty(logFormat))
+            options = options with { LogFormat = logFormat };
+        if (environment.TryGetValue("P2PDIST_LOG_LEVEL", out var logLevel) && !string.IsNullOrEmpty(logLevel))
+            options = options with { LogLevel = logLevel };
+        if (tuning?.LogFormat is { } logFormatFlag)
+            options = options with { LogFormat = logFormatFlag };
+        if (tuning?.LogLevel is { } logLevelFlag)
+            options = options with { LogLevel = logLevelFlag };
         if (environment.TryGetValue("P2PDIST_PEER_PROTOCOL", out var protocol) && !string.IsNullOrEmpty(protocol))
             options = options with { PeerProtocol = ParseProtocol(protocol, "P2PDIST_PEER_PROTOCOL") };
         if (tuning?.PeerProtocol is { } protocolFlag)
@@ -224,6 +238,8 @@ public sealed record PeerOptions
             throw new P2PDistException($"--metrics-listen and --listen are both {Listen}: the chunk port serves chunks only");
         if (ApiGroup is not null && !System.Text.RegularExpressions.Regex.IsMatch(ApiGroup, "^[a-z_][a-z0-9_-]{0,31}$"))
             throw new P2PDistException($"api group '{ApiGroup}' is not a group name");
+        if (DaemonLogging.Problem(LogFormat, LogLevel, "peer") is { } logging)
+            throw new P2PDistException(logging);
         if (FuseWorkers is < 1 or > 64)
             throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
     }
@@ -242,6 +258,8 @@ public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Pa
     public PeerTlsFlags? Tls { get; init; }
     public long? UploadMinBytesPerSecond { get; init; }
     public string? PeerProtocol { get; init; }
+    public string? LogFormat { get; init; }
+    public string? LogLevel { get; init; }
 }
 
 /// <summary>--tls-cert, --tls-key, --tls-ca and --insecure.</summary>

@@ -33,6 +33,10 @@ public sealed class PeerOptionsTests
             Assert.Equal(P2PDist.Peer.P2P.PeerProtocol.Http, PeerOptions.Load(null, environment, null, null, tuning: flag).PeerProtocol);
             var error = Assert.Throws<P2PDistException>(() => PeerOptions.Load(null, new Dictionary<string, string?> { ["P2PDIST_PEER_PROTOCOL"] = "h2" }, null, null));
             Assert.Contains("P2PDIST_PEER_PROTOCOL 'h2' is not a peer protocol", error.Message);
+            var logs = PeerOptions.Load(null, new Dictionary<string, string?> { ["P2PDIST_LOG_FORMAT"] = "json" }, null, null, tuning: new PeerTuningFlags(null, null, null) { LogLevel = "debug" });
+            Assert.Equal(("json", "debug"), (logs.LogFormat, logs.LogLevel));
+            var badFormat = Assert.Throws<P2PDistException>(() => PeerOptions.Load(null, new Dictionary<string, string?> { ["P2PDIST_LOG_FORMAT"] = "xml" }, null, null));
+            Assert.Contains("peer log format 'xml' is not one of text, json", badFormat.Message);
         }
         finally
         {
