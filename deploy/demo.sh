@@ -89,4 +89,5 @@ echo "done. Registry: http://$registry/v2/  Supernode: $supernode  Peers: $demo/
 echo "stop: kill \$(cat $demo/peer1.pid $demo/peer2.pid $demo/peer3.pid $demo/supernode.pid $demo/registry.pid)"
 echo "metrics (Prometheus text): peers http://127.0.2.1:9710/metrics .. http://127.0.2.3:9710/metrics, supernode http://$supernode_metrics/metrics"
 echo "chunks between peers and calls to the supernode are mutual TLS (certificates in $demo/pki; the chunk port 7710 admits cluster peers only)"
-echo "Grafana: scrape them with deploy/prometheus/prometheus.yml and import deploy/grafana/p2pdist-swarm.json"
+echo "logs: supernode $demo/supernode.log, peers $demo/peer1.log .. $demo/peer3.log, registry $demo/registry.log (JSON lines with --log-format json)"
+echo "Grafana: scrape them with deploy/prometheus/prometheus.yml (alert rules: deploy/prometheus/alerts.yml) and import deploy/grafana/p2pdist-{swarm,node,supernode}.json"
