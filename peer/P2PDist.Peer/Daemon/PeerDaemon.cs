@@ -46,12 +46,12 @@ public static class PeerDaemon
             PeerMetrics.CacheMisses.IncTo(mounts.Cache.Misses);
             PeerMetrics.CacheEvictions.IncTo(mounts.Cache.Evictions);
             PeerMetrics.CacheBytes.Set(mounts.Cache.SizeBytes);
-            PeerMetrics.CacheCapacityBytes.Set(options.CacheQuotaBytes);
             PeerMetrics.UploadsActive.Set(uploads.Active);
             PeerMetrics.Mounts.Set(mounts.Count);
         });
         PeerMetrics.BuildInfo.WithLabels(P2PDist.BuildVersion.Text, "peer").Set(1);
         PeerMetrics.InitialiseSeries();
+        PeerMetrics.CacheCapacityBytes.Set(options.CacheQuotaBytes); // fixed for the daemon's life: set once, not per scrape
         LocalApi.Map(local, mounts, options, apiGroup, log);
 
         var chunkServer = new ChunkServer(mounts.Cache, uploads);

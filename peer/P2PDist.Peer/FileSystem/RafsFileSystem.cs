@@ -1,4 +1,3 @@
-using Prometheus;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using P2PDist.Oci;
@@ -6,6 +5,7 @@ using P2PDist.Peer.Cache;
 using P2PDist.Peer.Fetch;
 using P2PDist.Peer.Fuse;
 using P2PDist.Rafs;
+using Prometheus;
 
 namespace P2PDist.Peer.FileSystem;
 

@@ -48,8 +48,7 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
         UploadDeadline? slowReader = null;
         try
         {
-            SafeFileHandleOrMissing(path, out var file);
-            if (file is null)
+            if (OpenOrNull(path) is not { } file)
             {
                 await reply.BeginAsync(ChunkStatus.Missing, 0); // evicted just now
                 return;
@@ -95,15 +94,16 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
         }
     }
 
-    private static void SafeFileHandleOrMissing(string path, out Microsoft.Win32.SafeHandles.SafeFileHandle? file)
+    /// <summary>The cached chunk's file, or null when it was evicted between the lookup and the open.</summary>
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle? OpenOrNull(string path)
     {
         try
         {
-            file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            file = null;
+            return null;
         }
     }
 
