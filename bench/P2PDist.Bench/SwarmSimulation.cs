@@ -112,6 +112,8 @@ public static class SwarmSimulation
                 }
             }
             clock.Advance(Step);
+            if (step % 100 == 0)
+                Console.Error.WriteLine($"step {step}: {active:N0} peers still reading, {queryMicros.Count:N0} queries, {wall.Elapsed.TotalSeconds:0} s");
         }
         double wallSeconds = wall.Elapsed.TotalSeconds;
         long memoryAfter = GC.GetTotalMemory(true);

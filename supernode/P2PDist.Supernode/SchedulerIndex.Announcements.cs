@@ -47,14 +47,15 @@ internal sealed partial class SchedulerIndex
                 return $"over {Limits.MaxRunsPerPeer} runs held by one peer";
 
             var now = Now;
+            int indexBudget = SparseHolderHints.OrdinalsPerAnnouncement;
             foreach (var change in added)
             {
                 if (!_blobs.TryGetValue(change.BlobDigest, out var holders))
                     _blobs[change.BlobDigest] = holders = new BlobHolders();
                 peer.Blobs.Add(change.BlobDigest);
-                var set = holders.For(peer);
-                int before = set.RunCount, countBefore = set.Count;
-                set.AddSorted(change.Starts, change.Lengths);
+                var existing = holders.Find(peer.Id);
+                int before = existing?.RunCount ?? 0, countBefore = existing?.Count ?? 0;
+                var set = holders.Add(peer, change.Starts, change.Lengths, ref indexBudget);
                 peer.Runs += set.RunCount - before;
                 if (set.Count > countBefore)
                     peer.LastProgress = now;
