@@ -16,6 +16,12 @@ internal sealed class BlobHolders
     /// <summary>Holders a scan visits at most: with the hints, a chunk held by few is found without one.</summary>
     public const int MaxScan = 1024;
 
+    /// <summary>
+    /// Holders a scan of a popular chunk visits: enough to find <c>wanted</c> of them at once when most holders
+    /// have it (spreading its uploads over every holder), cheap when few do yet (the hints then answer).
+    /// </summary>
+    public const int PopularScan = 64;
+
     public int Count => _holders.Count;
 
     public OrdinalSet? Find(string peerId) => _position.TryGetValue(peerId, out int at) ? _holders[at].Ordinals : null;
@@ -60,8 +66,8 @@ internal sealed class BlobHolders
     /// Up to <paramref name="wanted"/> holders of <paramref name="ordinal"/> accepted by <paramref name="eligible"/>.
     /// A chunk with few holders: the hinted ones (each checked against its set), then, unless the hints are
     /// known to name every holder, a scan from a random start of at most <see cref="MaxScan"/> holders. A
-    /// popular chunk (more holders than hints): the scan first, so its uploads spread over all holders, not the
-    /// hinted few; when most holders have it, the scan looks at about <paramref name="wanted"/> of them.
+    /// popular chunk (more holders than hints): a short scan first, so its uploads spread over all holders, not the
+    /// hinted few, then the hints; when most holders have it, the scan looks at about <paramref name="wanted"/> of them.
     /// </summary>
     public void Sample(uint ordinal, int wanted, Random random, Func<PeerState, bool> eligible, List<PeerState> into)
     {
@@ -70,21 +76,21 @@ internal sealed class BlobHolders
         var hints = _hints.For(ordinal);
         if (hints is { Overflowed: true })
         {
-            Scan(ordinal, wanted, random, eligible, into);
+            Scan(ordinal, wanted, PopularScan, random, eligible, into);
             TakeHinted(hints, ordinal, wanted, random, eligible, into);
             return;
         }
         if (hints is not null)
             TakeHinted(hints, ordinal, wanted, random, eligible, into);
         if (!_hints.Complete && into.Count < wanted)
-            Scan(ordinal, wanted, random, eligible, into);
+            Scan(ordinal, wanted, MaxScan, random, eligible, into);
     }
 
-    private void Scan(uint ordinal, int wanted, Random random, Func<PeerState, bool> eligible, List<PeerState> into)
+    private void Scan(uint ordinal, int wanted, int maxVisits, Random random, Func<PeerState, bool> eligible, List<PeerState> into)
     {
         int count = _holders.Count;
         int start = random.Next(count);
-        int visits = Math.Min(count, MaxScan);
+        int visits = Math.Min(count, maxVisits);
         for (int i = 0; i < visits && into.Count < wanted; i++)
         {
             var (peer, ordinals) = _holders[(start + i) % count];

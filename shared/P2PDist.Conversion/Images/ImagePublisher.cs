@@ -7,7 +7,7 @@ namespace P2PDist.Conversion.Images;
 
 /// <summary>
 /// Pushes a built Rafs image: blobs first (skipping those the target has, mounting chunk-dictionary blobs
-/// across repositories when the registry offers it), then the bootstrap and the source's config, and the
+/// across repositories when the registry offers it), then the bootstrap and the config (the source's, with Rafs diff ids), and the
 /// manifest last, so a failure never leaves a tag pointing at an incomplete image.
 /// </summary>
 public sealed class ImagePublisher(IProgress<string>? progress = null)
@@ -58,20 +58,22 @@ public sealed class ImagePublisher(IProgress<string>? progress = null)
             Annotations = new() { [MediaTypes.AnnotationRafsVersion] = "1" },
         });
 
-        var config = image.Source.Manifest.Config;
-        byte[] configBytes = await ReadSmallBlobAsync(source, config, cancellationToken).ConfigureAwait(false);
-        if (!await target.BlobExistsAsync(config.Digest, cancellationToken).ConfigureAwait(false))
-            await target.PushBlobAsync(config.Digest, configBytes.Length, () => new MemoryStream(configBytes), cancellationToken).ConfigureAwait(false);
+        var sourceConfig = image.Source.Manifest.Config;
+        byte[] configBytes = RafsConfig.WithRafsLayers(await ReadSmallBlobAsync(source, sourceConfig, cancellationToken).ConfigureAwait(false),
+            layers.Select(l => l.Digest), $"{source.Reference}: config {sourceConfig.Digest}");
+        string configDigest = OciDigest.Sha256(configBytes);
+        if (!await target.BlobExistsAsync(configDigest, cancellationToken).ConfigureAwait(false))
+            await target.PushBlobAsync(configDigest, configBytes.Length, () => new MemoryStream(configBytes), cancellationToken).ConfigureAwait(false);
 
         var manifest = new ImageManifest
         {
             MediaType = MediaTypes.OciManifest,
             Config = new Descriptor
             {
-                // The Docker config is the same JSON document as the OCI one; the bytes, and so the digest, are unchanged.
+                // A Docker config is the same JSON document as an OCI one.
                 MediaType = MediaTypes.OciConfig,
-                Digest = config.Digest,
-                Size = config.Size,
+                Digest = configDigest,
+                Size = configBytes.Length,
             },
             Layers = layers,
             Annotations = new()
