@@ -79,6 +79,15 @@ public static class PeerDaemon
             network.Start();
         }
         await mounts.RestoreAsync(stop);
+        // After the restore: the images under containers' snapshots are mounted again before containerd asks for them.
+        await using var snapshotter = options.SnapshotterSocketPath is { } snapshotterSocket
+            ? Snapshotter.SnapshotterHost.Build(snapshotterSocket, options, mounts, loggers, TimeProvider.System) : null;
+        if (snapshotter is not null)
+        {
+            await snapshotter.StartAsync(stop);
+            Snapshotter.SnapshotterHost.Secure(options.SnapshotterSocketPath!);
+            log.LogInformation("containerd snapshotter on {Socket}", options.SnapshotterSocketPath);
+        }
         Volatile.Write(ref ready, true);
         try
         {
@@ -88,6 +97,8 @@ public static class PeerDaemon
         {
             log.LogInformation("stopping: unmounting everything");
         }
+        if (snapshotter is not null)
+            await snapshotter.StopAsync(CancellationToken.None);
         if (metrics is not null)
             await metrics.StopAsync(CancellationToken.None);
         if (chunks is not null)

@@ -92,6 +92,22 @@ public sealed record PeerOptions
     public string ImagesDir => Path.Combine(DataDir, "images");
     public string StatePath => Path.Combine(DataDir, "mounts.json");
 
+    /// <summary>
+    /// The containerd snapshotter's socket (containerd's proxy plugin address): beside the API socket unless set;
+    /// "off" serves no snapshotter.
+    /// </summary>
+    public string? SnapshotterSocket { get; init; }
+
+    public string? SnapshotterSocketPath => SnapshotterSocket switch
+    {
+        "off" => null,
+        null or "" => Path.Combine(DataDir, "snapshotter.sock"),
+        var path => path,
+    };
+
+    /// <summary>Snapshot metadata and the directories of snapshots that are not served from an image.</summary>
+    public string SnapshotsDir => Path.Combine(DataDir, "snapshots");
+
     /// <summary>Container root mounts (setuid and devices honoured) live here, under the 0700 data directory.</summary>
     public string RootsDir => Path.Combine(DataDir, "roots");
 
@@ -177,12 +193,18 @@ public sealed record PeerOptions
             options = options with { LogLevel = logLevelFlag };
         if (environment.TryGetValue("P2PDIST_PEER_PROTOCOL", out var protocol) && !string.IsNullOrEmpty(protocol))
             options = options with { PeerProtocol = ParseProtocol(protocol, "P2PDIST_PEER_PROTOCOL") };
+        if (environment.TryGetValue("P2PDIST_SNAPSHOTTER_SOCKET", out var snapshotter) && !string.IsNullOrEmpty(snapshotter))
+            options = options with { SnapshotterSocket = snapshotter };
+        if (tuning?.SnapshotterSocket is { } snapshotterFlag)
+            options = options with { SnapshotterSocket = snapshotterFlag };
         if (tuning?.PeerProtocol is { } protocolFlag)
             options = options with { PeerProtocol = ParseProtocol(protocolFlag, "--peer-protocol") };
         // supernodeCaFile / --supernode-ca is the cluster CA under its former name.
         options = options with { TlsCaFile = FullPath(options.TlsCaFile ?? options.SupernodeCaFile), SupernodeCaFile = null,
             TlsCertificateFile = FullPath(options.TlsCertificateFile), TlsKeyFile = FullPath(options.TlsKeyFile) };
         options = options with { DataDir = Path.GetFullPath(options.DataDir) };
+        if (options.SnapshotterSocket is { Length: > 0 } socket && socket != "off")
+            options = options with { SnapshotterSocket = Path.GetFullPath(socket) };
         options.Validate();
         return options;
     }
@@ -240,6 +262,8 @@ public sealed record PeerOptions
             throw new P2PDistException($"api group '{ApiGroup}' is not a group name");
         if (DaemonLogging.Problem(LogFormat, LogLevel, "peer") is { } logging)
             throw new P2PDistException(logging);
+        if (SnapshotterSocketPath is { } snapshotterSocket && System.Text.Encoding.UTF8.GetByteCount(snapshotterSocket) > 107)
+            throw new P2PDistException($"snapshotter socket {snapshotterSocket} is longer than a Unix socket path may be (107 bytes): use --snapshotter-socket");
         if (FuseWorkers is < 1 or > 64)
             throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
     }
@@ -258,6 +282,7 @@ public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Pa
     public PeerTlsFlags? Tls { get; init; }
     public long? UploadMinBytesPerSecond { get; init; }
     public string? PeerProtocol { get; init; }
+    public string? SnapshotterSocket { get; init; }
     public string? LogFormat { get; init; }
     public string? LogLevel { get; init; }
 }
