@@ -115,11 +115,12 @@ internal static class PeerCommands
         var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, information (default), warning, error or critical (env P2PDIST_LOG_LEVEL)" };
         var peerProtocol = new Option<string?>("--peer-protocol") { Description = "How chunks are asked of neighbours: framed (default; long-lived connections) or http (HTTP/1.1); every peer serves both (env P2PDIST_PEER_PROTOCOL)" };
         var snapshotterSocket = new Option<string?>("--snapshotter-socket") { Description = "Where to serve containerd's snapshotter (proxy plugin address; default snapshotter.sock in the data dir; off for none; env P2PDIST_SNAPSHOTTER_SOCKET)" };
+        var plainHttpRegistries = new Option<string?>("--plain-http-registries") { Description = "HOST[:PORT],... the snapshotter reaches over plain HTTP when containerd does not say (CRI never does; env P2PDIST_PLAIN_HTTP_REGISTRIES)" };
         var apiGroup = new Option<string?>("--api-group") { Description = "A group whose members may use the local API socket besides root (socket 0660; env P2PDIST_API_GROUP)" };
         var command = new Command("peer", "Run the node's peer daemon: FUSE mounts of Rafs images and the chunk cache")
         {
             readTimeout, prefetchAll, cacheQuota, supernode, listen, fuseWorkers, mergeSize, passthrough,
-            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup, tlsCert, tlsKey, tlsCa, insecure, uploadMinRate, peerProtocol, logFormat, logLevel, snapshotterSocket,
+            labels, uploadSlots, uploadRate, prefetchConcurrency, supernodeCa, metrics, apiGroup, tlsCert, tlsKey, tlsCa, insecure, uploadMinRate, peerProtocol, logFormat, logLevel, snapshotterSocket, plainHttpRegistries,
         };
         flags.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -141,6 +142,7 @@ internal static class PeerCommands
                     UploadMinBytesPerSecond = parse.GetValue(uploadMinRate) is { } minRate ? SizeParser.ParseLong(minRate, "--upload-min-rate") : null,
                     PeerProtocol = parse.GetValue(peerProtocol),
                     SnapshotterSocket = parse.GetValue(snapshotterSocket),
+                    PlainHttpRegistries = parse.GetValue(plainHttpRegistries),
                     LogFormat = parse.GetValue(logFormat),
                     LogLevel = parse.GetValue(logLevel),
                 });

@@ -105,6 +105,12 @@ public sealed record PeerOptions
         var path => path,
     };
 
+    /// <summary>
+    /// Registries (host or host:port) the snapshotter reaches over plain HTTP when containerd's labels do not say
+    /// (Kubernetes' CRI sends none): a node's local mirror, or a test registry on loopback.
+    /// </summary>
+    public List<string> PlainHttpRegistries { get; init; } = [];
+
     /// <summary>Snapshot metadata and the directories of snapshots that are not served from an image.</summary>
     public string SnapshotsDir => Path.Combine(DataDir, "snapshots");
 
@@ -197,6 +203,10 @@ public sealed record PeerOptions
             options = options with { SnapshotterSocket = snapshotter };
         if (tuning?.SnapshotterSocket is { } snapshotterFlag)
             options = options with { SnapshotterSocket = snapshotterFlag };
+        if (environment.TryGetValue("P2PDIST_PLAIN_HTTP_REGISTRIES", out var plainRegistries) && !string.IsNullOrEmpty(plainRegistries))
+            options = options with { PlainHttpRegistries = SplitList(plainRegistries) };
+        if (tuning?.PlainHttpRegistries is { } plainFlag)
+            options = options with { PlainHttpRegistries = SplitList(plainFlag) };
         if (tuning?.PeerProtocol is { } protocolFlag)
             options = options with { PeerProtocol = ParseProtocol(protocolFlag, "--peer-protocol") };
         // supernodeCaFile / --supernode-ca is the cluster CA under its former name.
@@ -215,6 +225,8 @@ public sealed record PeerOptions
         "http" => P2P.PeerProtocol.Http,
         _ => throw new P2PDistException($"{source} '{text}' is not a peer protocol: framed or http"),
     };
+
+    private static List<string> SplitList(string text) => [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
     private static string? FullPath(string? path) => path is null ? null : Path.GetFullPath(path);
 
@@ -264,6 +276,13 @@ public sealed record PeerOptions
             throw new P2PDistException(logging);
         if (SnapshotterSocketPath is { } snapshotterSocket && System.Text.Encoding.UTF8.GetByteCount(snapshotterSocket) > 107)
             throw new P2PDistException($"snapshotter socket {snapshotterSocket} is longer than a Unix socket path may be (107 bytes): use --snapshotter-socket");
+        if (PlainHttpRegistries.Count > 64)
+            throw new P2PDistException($"{PlainHttpRegistries.Count} plain-HTTP registries, at most 64");
+        foreach (string registry in PlainHttpRegistries)
+        {
+            if (!System.Text.RegularExpressions.Regex.IsMatch(registry, "^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$"))
+                throw new P2PDistException($"plain-HTTP registry '{registry}' is not HOST or HOST:PORT");
+        }
         if (FuseWorkers is < 1 or > 64)
             throw new P2PDistException($"FUSE workers {FuseWorkers} must be between 1 and 64");
     }
@@ -283,6 +302,7 @@ public sealed record PeerTuningFlags(int? FuseWorkers, int? MergeBytes, bool? Pa
     public long? UploadMinBytesPerSecond { get; init; }
     public string? PeerProtocol { get; init; }
     public string? SnapshotterSocket { get; init; }
+    public string? PlainHttpRegistries { get; init; }
     public string? LogFormat { get; init; }
     public string? LogLevel { get; init; }
 }

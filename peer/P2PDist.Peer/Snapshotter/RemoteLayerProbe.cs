@@ -10,19 +10,20 @@ namespace P2PDist.Peer.Snapshotter;
 /// resolved, and checked against it) says what the layer is. A plain OCI layer is not remote: containerd then
 /// downloads and unpacks it into an ordinary snapshot.
 /// </summary>
-public sealed class RemoteLayerProbe(Func<string, bool, CancellationToken, Task<FetchedManifest>> fetchManifest)
+/// <param name="plainHttpRegistries">Registries reached over plain HTTP though the labels do not say so (CRI's never do).</param>
+public sealed class RemoteLayerProbe(Func<string, bool, CancellationToken, Task<FetchedManifest>> fetchManifest, IReadOnlyCollection<string> plainHttpRegistries)
 {
     private readonly ConcurrentDictionary<string, ImageManifest> _manifests = new(StringComparer.Ordinal);
 
     private const int MaxCachedManifests = 256;
 
     /// <summary>A probe that reads manifests from the image's registry.</summary>
-    public static RemoteLayerProbe ForRegistries(TimeSpan requestTimeout) => new(async (reference, plainHttp, cancellationToken) =>
+    public static RemoteLayerProbe ForRegistries(TimeSpan requestTimeout, IReadOnlyCollection<string> plainHttpRegistries) => new(async (reference, plainHttp, cancellationToken) =>
     {
         var image = ImageReference.Parse(reference);
         using var store = ImageStores.Open(image, new RegistryOptions { PlainHttp = plainHttp, RequestTimeout = requestTimeout });
         return await store.GetManifestAsync(image.Digest!, cancellationToken).ConfigureAwait(false);
-    });
+    }, plainHttpRegistries);
 
     /// <summary>The remote layer, or null for a layer that is not Rafs (or labels that name no image).</summary>
     public async Task<RemoteLayer?> ProbeAsync(IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
@@ -43,7 +44,8 @@ public sealed class RemoteLayerProbe(Func<string, bool, CancellationToken, Task<
         }
         if (reference.IsLayout || reference.Registry is null)
             throw new P2PDistException($"label {SnapshotLabels.ImageRef} '{SnapshotLabels.Clip(imageRef)}' must name a registry image, not a local layout");
-        bool plainHttp = labels.TryGetValue(SnapshotLabels.PlainHttp, out var plain) && plain == "true";
+        bool plainHttp = (labels.TryGetValue(SnapshotLabels.PlainHttp, out var plain) && plain == "true")
+            || plainHttpRegistries.Contains(reference.Registry, StringComparer.OrdinalIgnoreCase);
         string pinned = reference.WithDigest(manifestDigest).ToString();
 
         if (!_manifests.TryGetValue(manifestDigest, out var manifest))

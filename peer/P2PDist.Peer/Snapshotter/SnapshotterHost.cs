@@ -39,7 +39,7 @@ public static class SnapshotterHost
         var layout = new SnapshotLayout(Path.Combine(options.SnapshotsDir, "dirs"));
         Directory.CreateDirectory(layout.Root);
         var service = new SnapshotterService(store, layout, new ImageMounts(mounts, options, log),
-            RemoteLayerProbe.ForRegistries(TimeSpan.FromSeconds(Math.Min(options.ReadTimeoutSeconds, 30))), clock, log);
+            RemoteLayerProbe.ForRegistries(TimeSpan.FromSeconds(Math.Min(options.ReadTimeoutSeconds, 30)), options.PlainHttpRegistries), clock, log);
         builder.Services.AddSingleton(service);
         var app = builder.Build();
         app.MapGrpcService<SnapshotterService>();
