@@ -35,6 +35,17 @@ public static class PeerMetrics
         "Framed-protocol connections this peer opened to holders (each one a TLS handshake; idle ones are reused)");
     public static readonly Gauge UploadsActive = Metrics.CreateGauge("p2pdist_peer_uploads_active", "Uploads to other peers under way");
     public static readonly Gauge Mounts = Metrics.CreateGauge("p2pdist_peer_mounts", "Images mounted");
+    public static readonly Histogram SnapshotterSeconds = Metrics.CreateHistogram("p2pdist_peer_snapshotter_operation_seconds",
+        "containerd snapshotter calls by operation and result (ok, or the gRPC code: AlreadyExists is a remote layer provided)", new HistogramConfiguration
+        {
+            LabelNames = ["operation", "result"],
+            Buckets = Histogram.ExponentialBuckets(0.0005, 4, 10),
+        });
+    public static readonly Gauge Snapshots = Metrics.CreateGauge("p2pdist_peer_snapshots", "containerd snapshots this peer's snapshotter keeps, by kind (remote: Rafs layers served lazily)", "kind");
+
+    /// <summary>The snapshotter's operations, each of which gets its series at start.</summary>
+    public static readonly string[] SnapshotterOperations = ["prepare", "view", "mounts", "commit", "remove", "stat", "update", "usage", "cleanup"];
+
     public static readonly Gauge SupernodeUp = Metrics.CreateGauge("p2pdist_peer_supernode_up", "1 when the supernode answered the last call, by supernode", "supernode");
 
     /// <summary>
@@ -54,5 +65,9 @@ public static class PeerMetrics
             PeerFailures.WithLabels(reason);
         foreach (string protocol in new[] { "framed", "http" })
             ChunkConnectionsAccepted.WithLabels(protocol);
+        foreach (string operation in SnapshotterOperations)
+            SnapshotterSeconds.WithLabels(operation, "ok");
+        foreach (string kind in new[] { "remote", "active", "view", "committed" })
+            Snapshots.WithLabels(kind);
     }
 }

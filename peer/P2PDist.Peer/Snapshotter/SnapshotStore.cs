@@ -39,9 +39,21 @@ public sealed class SnapshotStore
         _nextId = state.NextId;
         foreach (var snapshot in state.Snapshots)
             _byName[snapshot.Name] = snapshot;
+        Recount();
     }
 
     public IReadOnlyCollection<SnapshotRecord> All => _byName.Values;
+
+    /// <summary>How many snapshots of each kind, as of the last change: readable without the gate (for metrics).</summary>
+    public SnapshotCounts Counts { get; private set; } = new(0, 0, 0, 0);
+
+    public sealed record SnapshotCounts(int Remote, int Active, int View, int Committed);
+
+    private void Recount() => Counts = new SnapshotCounts(
+        _byName.Values.Count(s => s.Remote is not null),
+        _byName.Values.Count(s => s.Kind == SnapshotKind.Active),
+        _byName.Values.Count(s => s.Kind == SnapshotKind.View),
+        _byName.Values.Count(s => s.Remote is null && s.Kind == SnapshotKind.Committed));
 
     public SnapshotRecord? Find(string name) => _byName.GetValueOrDefault(name);
 
@@ -85,5 +97,6 @@ public sealed class SnapshotStore
             file.Flush(flushToDisk: true);
         }
         File.Move(temporary, _path, overwrite: true);
+        Recount();
     }
 }

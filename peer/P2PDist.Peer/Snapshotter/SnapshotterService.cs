@@ -23,12 +23,12 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     private static readonly TimeSpan ProbeDeadline = TimeSpan.FromSeconds(30);
 
     public override Task<PrepareSnapshotResponse> Prepare(PrepareSnapshotRequest request, ServerCallContext context) =>
-        Guard(async () => new PrepareSnapshotResponse { Mounts = { await CreateAsync(request.Key, request.Parent, request.Labels, SnapshotKind.Active, context.CancellationToken) } });
+        Guard("prepare", async () => new PrepareSnapshotResponse { Mounts = { await CreateAsync(request.Key, request.Parent, request.Labels, SnapshotKind.Active, context.CancellationToken) } });
 
     public override Task<ViewSnapshotResponse> View(ViewSnapshotRequest request, ServerCallContext context) =>
-        Guard(async () => new ViewSnapshotResponse { Mounts = { await CreateAsync(request.Key, request.Parent, request.Labels, SnapshotKind.View, context.CancellationToken) } });
+        Guard("view", async () => new ViewSnapshotResponse { Mounts = { await CreateAsync(request.Key, request.Parent, request.Labels, SnapshotKind.View, context.CancellationToken) } });
 
-    public override Task<MountsResponse> Mounts(MountsRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<MountsResponse> Mounts(MountsRequest request, ServerCallContext context) => Guard("mounts", async () =>
     {
         await store.Gate.WaitAsync(context.CancellationToken);
         try
@@ -44,7 +44,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
         }
     });
 
-    public override Task<Empty> Commit(CommitSnapshotRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<Empty> Commit(CommitSnapshotRequest request, ServerCallContext context) => Guard("commit", async () =>
     {
         RequireName("name", request.Name);
         RequireLabels(request.Labels);
@@ -68,7 +68,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
         }
     });
 
-    public override Task<Empty> Remove(RemoveSnapshotRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<Empty> Remove(RemoveSnapshotRequest request, ServerCallContext context) => Guard("remove", async () =>
     {
         await store.Gate.WaitAsync(context.CancellationToken);
         try
@@ -89,7 +89,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
         }
     });
 
-    public override Task<StatSnapshotResponse> Stat(StatSnapshotRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<StatSnapshotResponse> Stat(StatSnapshotRequest request, ServerCallContext context) => Guard("stat", async () =>
     {
         await store.Gate.WaitAsync(context.CancellationToken);
         try
@@ -102,7 +102,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
         }
     });
 
-    public override Task<UpdateSnapshotResponse> Update(UpdateSnapshotRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<UpdateSnapshotResponse> Update(UpdateSnapshotRequest request, ServerCallContext context) => Guard("update", async () =>
     {
         if (request.Info is null)
             throw Fail(StatusCode.InvalidArgument, "update: no info given");
@@ -156,7 +156,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
             await responseStream.WriteAsync(new ListSnapshotsResponse { Info = { page } }, context.CancellationToken);
     }
 
-    public override Task<UsageResponse> Usage(UsageRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<UsageResponse> Usage(UsageRequest request, ServerCallContext context) => Guard("usage", async () =>
     {
         SnapshotRecord snapshot;
         await store.Gate.WaitAsync(context.CancellationToken);
@@ -175,7 +175,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     });
 
     /// <summary>Removes directories no snapshot owns (left by a crash between a metadata change and its directories).</summary>
-    public override Task<Empty> Cleanup(CleanupRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<Empty> Cleanup(CleanupRequest request, ServerCallContext context) => Guard("cleanup", async () =>
     {
         await store.Gate.WaitAsync(context.CancellationToken);
         try
@@ -374,20 +374,38 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     private static RpcException Fail(StatusCode code, string message) => new(new Status(code, message));
 
     /// <summary>Any failure that is not already a gRPC status becomes Unknown with its message, and is logged.</summary>
-    private async Task<T> Guard<T>(Func<Task<T>> call)
+    private async Task<T> Guard<T>(string operation, Func<Task<T>> call)
     {
+        long started = clock.GetTimestamp();
+        string result = "ok";
         try
         {
             return await call();
         }
-        catch (RpcException)
+        catch (RpcException e)
         {
+            result = e.StatusCode.ToString();
             throw;
         }
         catch (Exception e) when (e is P2PDistException or IOException or UnauthorizedAccessException)
         {
-            log.LogError("snapshotter: {Reason}", e.Message);
+            result = nameof(StatusCode.Unknown);
+            log.LogError("snapshotter: {Operation}: {Reason}", operation, e.Message);
             throw Fail(StatusCode.Unknown, e.Message);
         }
+        finally
+        {
+            PeerMetrics.SnapshotterSeconds.WithLabels(operation, result).Observe(clock.GetElapsedTime(started).TotalSeconds);
+            CountSnapshots();
+        }
+    }
+
+    private void CountSnapshots()
+    {
+        var counts = store.Counts;
+        PeerMetrics.Snapshots.WithLabels("remote").Set(counts.Remote);
+        PeerMetrics.Snapshots.WithLabels("active").Set(counts.Active);
+        PeerMetrics.Snapshots.WithLabels("view").Set(counts.View);
+        PeerMetrics.Snapshots.WithLabels("committed").Set(counts.Committed);
     }
 }

@@ -40,6 +40,10 @@ public sealed class SnapshotterTests(RegistryFixture registry)
                 Assert.Equal(image.ChainIds[i], layer.Labels["containerd.io/snapshot.ref"]);
             }
 
+            string metrics = await peer.MetricsAsync();
+            Assert.Contains($"p2pdist_peer_snapshotter_operation_seconds_count{{operation=\"prepare\",result=\"AlreadyExists\"}} {image.Layers.Count}", metrics);
+            Assert.Contains($"p2pdist_peer_snapshots{{kind=\"remote\"}} {image.Layers.Count}", metrics);
+
             string top = image.ChainIds[^1];
             var first = await PrepareContainerAsync(client, "default/10/c1", top);
             var second = await PrepareContainerAsync(client, "default/11/c2", top);
