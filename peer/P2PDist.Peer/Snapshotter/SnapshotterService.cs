@@ -269,10 +269,19 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
         {
             log.LogError("snapshotter: cannot decide layer {Layer} of {Image}: {Reason}", Show(labels.GetValueOrDefault(SnapshotLabels.LayerDigest, "?")),
                 Show(labels.GetValueOrDefault(SnapshotLabels.ImageRef, "?")), e.Message);
-            throw Fail(e is P2PDistException or OciException ? StatusCode.InvalidArgument : StatusCode.Unavailable,
+            throw Fail(IsTransient(e) ? StatusCode.Unavailable : StatusCode.InvalidArgument,
                 $"layer {Show(labels.GetValueOrDefault(SnapshotLabels.LayerDigest, "?"))}: {e.Message}");
         }
     }
+
+    /// <summary>A registry that did not answer, or answered 5xx: worth a retry (Unavailable), unlike bad labels or a bad manifest.</summary>
+    private static bool IsTransient(Exception e) => e switch
+    {
+        HttpRequestException or IOException => true,
+        RegistryException registry => registry.StatusCode is 0 or >= 500 || registry.InnerException is not null,
+        OciException oci => oci.InnerException is HttpRequestException or IOException,
+        _ => false,
+    };
 
     /// <summary>Called under the gate: mounts the image the snapshot sits on, if it sits on one.</summary>
     private async Task<Mount[]> MountsOfAsync(SnapshotRecord snapshot, CancellationToken cancellationToken)

@@ -161,6 +161,28 @@ public sealed class SnapshotterTests(RegistryFixture registry)
         Assert.Empty(await client.ListAsync());
     }
 
+    [Fact]
+    public async Task ALayerWhoseRegistryIsDown_FailsPrepareAtOnce_NamingTheLayer_InTheAnswerAndTheLog()
+    {
+        await using var peer = await PeerProcess.StartAsync();
+        using var client = await SnapshotterClient.ConnectAsync(Path.Combine(peer.DataDir, "snapshotter.sock"));
+        string layer = "sha256:" + new string('3', 64);
+        var request = new PrepareSnapshotRequest { Snapshotter = "p2pdist", Key = "extract-1" };
+        request.Labels.Add(new Dictionary<string, string>
+        {
+            ["containerd.io/snapshot.ref"] = "sha256:" + new string('1', 64),
+            ["containerd.io/snapshot/cri.image-ref"] = $"127.0.0.1:{FreePort.Next()}/gone:v1", // nothing listens there
+            ["containerd.io/snapshot/cri.manifest-digest"] = "sha256:" + new string('2', 64),
+            ["containerd.io/snapshot/cri.layer-digest"] = layer,
+            ["containerd.io/snapshot/p2pdist.plain-http"] = "true",
+        });
+        var refused = await Assert.ThrowsAsync<RpcException>(() => client.Snapshots.PrepareAsync(request, SnapshotterClient.Deadline).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains(layer, refused.Status.Detail);
+        await peer.WaitForLogAsync("cannot decide layer " + layer);
+        Assert.Empty(await client.ListAsync());
+    }
+
     private static async Task<P2PDist.Protos.Containerd.Types.Mount> PrepareContainerAsync(SnapshotterClient client, string key, string parent)
     {
         var response = await client.Snapshots.PrepareAsync(new PrepareSnapshotRequest { Snapshotter = "p2pdist", Key = key, Parent = parent }, SnapshotterClient.Deadline);
