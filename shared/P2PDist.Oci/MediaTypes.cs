@@ -14,8 +14,10 @@ public static class MediaTypes
     public const string DockerConfig = "application/vnd.docker.container.image.v1+json";
     public const string DockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
-    public const string RafsBlob = "application/vnd.p2pdist.rafs.blob.v1";
-    public const string RafsBootstrap = "application/vnd.p2pdist.rafs.bootstrap.v1";
+    // Under the OCI layer prefix, as Nydus's are: containerd treats only those as layers, so only then does
+    // CRI label them for a remote snapshotter (containerd's images.IsLayerType).
+    public const string RafsBlob = "application/vnd.oci.image.layer.p2pdist.rafs.blob.v1";
+    public const string RafsBootstrap = "application/vnd.oci.image.layer.p2pdist.rafs.bootstrap.v1";
 
     public const string AnnotationRafsVersion = "io.p2pdist.rafs.version";
     public const string AnnotationRafsBlobIndex = "io.p2pdist.rafs.blob.index";
