@@ -14,6 +14,7 @@ internal static class ImageCommands
         Inspect(),
         Check(),
         Unpack(),
+        Containerd.ContainerdCommands.Pull(),
     };
 
     private static Command Convert()

@@ -6,6 +6,7 @@ var root = new RootCommand("P2PDist: lazy-loading, peer-to-peer distribution of 
 {
     ImageCommands.Create(),
     CertCommands.Create(),
+    P2PDist.Cli.Containerd.ContainerdCommands.Config(),
 };
 foreach (var command in PeerCommands.Create())
     root.Subcommands.Add(command);

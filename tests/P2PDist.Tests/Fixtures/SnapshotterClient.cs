@@ -55,7 +55,7 @@ public sealed class SnapshotterClient : IDisposable
     public void Dispose() => _channel.Dispose();
 
     /// <summary>A converted image as containerd sees it: manifest digest, layer digests, and the chain ids of the config's diff ids.</summary>
-    public sealed record RafsLayers(string Reference, string ManifestDigest, List<string> Layers, List<string> ChainIds);
+    public sealed record RafsLayers(string Reference, string ManifestDigest, List<string> Layers, List<string> ChainIds, long LayerBytes);
 
     public static async Task<RafsLayers> ResolveAsync(string reference)
     {
@@ -67,7 +67,7 @@ public sealed class SnapshotterClient : IDisposable
         var chain = new List<string>();
         foreach (string diffId in diffIds)
             chain.Add(chain.Count == 0 ? diffId : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(chain[^1] + " " + diffId))));
-        return new RafsLayers(reference, image.Raw.Digest, image.Manifest.Layers.Select(l => l.Digest).ToList(), chain);
+        return new RafsLayers(reference, image.Raw.Digest, image.Manifest.Layers.Select(l => l.Digest).ToList(), chain, image.Manifest.Layers.Sum(l => l.Size));
     }
 
     /// <summary>What containerd's unpack (or CRI) sends for layer <paramref name="index"/> of a lazily pulled image.</summary>
