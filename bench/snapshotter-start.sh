@@ -90,12 +90,13 @@ median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 cmd=(/bin/cat /etc/debian_version)
 forget_images() { c images rm --sync "$plain" "$rafs" >/dev/null 2>&1 || true; c content ls -q | xargs -r -n1 ctr --address "$run/containerd.sock" content rm >/dev/null 2>&1 || true; }
 
+# Each run sets $elapsed (not printed: a $(...) subshell would lose the peer it starts).
 overlayfs_run() { # id
   forget_images
   local t0; t0=$(now)
   c images pull --plain-http "$plain" >/dev/null
   c run --rm "$plain" "$1" "${cmd[@]}" >/dev/null
-  since "$t0"
+  elapsed=$(since "$t0")
 }
 rootfs_run() { # id
   start_peer
@@ -104,9 +105,8 @@ rootfs_run() { # id
   mkdir -p "$work/ov-$1"/{upper,work,root}
   mount -t overlay overlay -o "lowerdir=$work/peer/roots/$1,upperdir=$work/ov-$1/upper,workdir=$work/ov-$1/work" "$work/ov-$1/root"
   c run --rm --rootfs "$work/ov-$1/root" "$1" "${cmd[@]}" >/dev/null
-  local elapsed; elapsed=$(since "$t0")
+  elapsed=$(since "$t0")
   umount "$work/ov-$1/root"; $p2pdist umount "$work/peer/roots/$1" --data-dir "$work/peer" >/dev/null
-  echo "$elapsed"
 }
 snapshotter_run() { # id
   forget_images
@@ -115,7 +115,7 @@ snapshotter_run() { # id
   local t0; t0=$(now)
   $p2pdist image pull --address "$run/containerd.sock" --plain-http "$rafs" >/dev/null
   c run --rm --snapshotter p2pdist "$rafs" "$1" "${cmd[@]}" >/dev/null
-  since "$t0"
+  elapsed=$(since "$t0")
 }
 
 echo "## Container start through containerd ($(date -u +%F), $(nproc) cores, Debian minbase + ${payload_mb} MB payload, registry egress limited with tc, cold, median of 3)"
@@ -126,9 +126,9 @@ for rate in 100mbit 1gbit; do
   limit "$rate"
   o=() f=() s=()
   for i in 1 2 3; do
-    o+=("$(overlayfs_run "o-$rate-$i")")
-    f+=("$(rootfs_run "f-$rate-$i")")
-    s+=("$(snapshotter_run "s-$rate-$i")")
+    overlayfs_run "o-$rate-$i"; o+=("$elapsed")
+    rootfs_run "f-$rate-$i"; f+=("$elapsed")
+    snapshotter_run "s-$rate-$i"; s+=("$elapsed")
   done
   mo=$(median "${o[@]}") mf=$(median "${f[@]}") ms=$(median "${s[@]}")
   echo "| $rate | ${mo} s (${o[*]}) | ${mf} s (${f[*]}) | ${ms} s (${s[*]}) | $(awk "BEGIN{printf \"%.2f\", $ms/$mf}")x | $(awk "BEGIN{printf \"%.2f\", $ms/$mo}")x |"
