@@ -4,6 +4,8 @@
 #   overlayfs:   ctr image pull (full download and unpack) + ctr run            (containerd's default path)
 #   --rootfs:    p2pdist mount --container-root + an overlay on it + ctr run --rootfs   (the path before the snapshotter)
 #   snapshotter: p2pdist image pull (lazy) + ctr run --snapshotter p2pdist      (this issue's path)
+# and then a second node: two peers with a supernode, each containerd's snapshotter (p2pdist, p2pdist-b), the
+# container reading 64 MB of the image; node B starts it after node A did, so B's chunks come from A.
 # The registry's egress is limited on loopback with tc (htb on its source port) at 100 Mbit/s and 1 Gbit/s.
 # Cold: a fresh peer data dir (empty cache) and containerd's image, content and snapshots removed before each run.
 # Usage: bench/snapshotter-start.sh   (PAYLOAD_MB=256 by default: Debian minbase plus that much application data)
@@ -15,11 +17,13 @@ p2pdist=$PWD/artifacts/bin/p2pdist
 work=$(mktemp -d /tmp/p2pdist-snapbench.XXXXXX)
 run=/run/p2pdist-snapbench-$$
 mkdir -p "$run"
-reg_pid="" peer_pid="" ctrd_pid=""
+reg_pid="" peer_pid="" peer_b_pid="" sn_pid="" ctrd_pid=""
 cleanup() {
   tc qdisc del dev lo root 2>/dev/null || true
   [ -n "$ctrd_pid" ] && { ctr --address "$run/containerd.sock" task ls -q 2>/dev/null | xargs -r -n1 ctr --address "$run/containerd.sock" task kill -s KILL 2>/dev/null; kill "$ctrd_pid" 2>/dev/null; }
   [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
+  [ -n "$peer_b_pid" ] && kill "$peer_b_pid" 2>/dev/null
+  [ -n "$sn_pid" ] && kill "$sn_pid" 2>/dev/null
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null
   wait 2>/dev/null || true
   grep -oE " ($work|$run)[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -53,11 +57,17 @@ curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --
 $p2pdist image convert "$r/app:v1" "$r/app:v1-rafs" --plain-http >/dev/null
 plain=$r/app:v1 rafs=$r/app:v1-rafs
 
-start_peer() {
+start_peer() { # [flags for a swarm]
   [ -n "$peer_pid" ] && { kill "$peer_pid"; wait "$peer_pid" 2>/dev/null || true; }
   rm -rf "$work/peer"
-  $p2pdist peer --data-dir "$work/peer" --metrics-listen off >>"$work/peer.log" 2>&1 & peer_pid=$!
+  $p2pdist peer --data-dir "$work/peer" --metrics-listen off "$@" >>"$work/peer.log" 2>&1 & peer_pid=$!
   for _ in $(seq 1 300); do [ -S "$work/peer/snapshotter.sock" ] && break; sleep 0.1; done
+}
+start_peer_b() { # flags for a swarm
+  [ -n "$peer_b_pid" ] && { kill "$peer_b_pid"; wait "$peer_b_pid" 2>/dev/null || true; }
+  rm -rf "$work/peer-b"
+  $p2pdist peer --data-dir "$work/peer-b" --metrics-listen off "$@" >>"$work/peer-b.log" 2>&1 & peer_b_pid=$!
+  for _ in $(seq 1 300); do [ -S "$work/peer-b/snapshotter.sock" ] && break; sleep 0.1; done
 }
 start_peer
 cat > "$work/containerd.toml" <<TOML
@@ -71,12 +81,19 @@ state = "$run/state"
 [proxy_plugins.p2pdist]
   type = "snapshot"
   address = "$work/peer/snapshotter.sock"
+[proxy_plugins.p2pdist-b]
+  type = "snapshot"
+  address = "$work/peer-b/snapshotter.sock"
 TOML
 containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 & ctrd_pid=$!
 c() { ctr --address "$run/containerd.sock" "$@"; }
 for _ in $(seq 1 300); do c version >/dev/null 2>&1 && break; sleep 0.1; done
 # containerd redials a restarted proxy plugin with a backoff: this waits until a call reaches the new peer.
-snapshotter_ready() { for _ in $(seq 1 300); do c snapshots --snapshotter p2pdist prepare "probe-$1" "" >/dev/null 2>&1 && { c snapshots --snapshotter p2pdist rm "probe-$1"; return; }; sleep 0.1; done; echo "snapshotter not reachable" >&2; exit 1; }
+snapshotter_ready() { # id [snapshotter]
+  local sn=${2:-p2pdist}
+  for _ in $(seq 1 300); do c snapshots --snapshotter "$sn" prepare "probe-$1" "" >/dev/null 2>&1 && { c snapshots --snapshotter "$sn" rm "probe-$1"; return; }; sleep 0.1; done
+  echo "snapshotter $sn not reachable" >&2; exit 1
+}
 
 limit() { # rate
   tc qdisc del dev lo root 2>/dev/null || true
@@ -132,4 +149,35 @@ for rate in 100mbit 1gbit; do
   done
   mo=$(median "${o[@]}") mf=$(median "${f[@]}") ms=$(median "${s[@]}")
   echo "| $rate | ${mo} s (${o[*]}) | ${mf} s (${f[*]}) | ${ms} s (${s[*]}) | $(awk "BEGIN{printf \"%.2f\", $ms/$mf}")x | $(awk "BEGIN{printf \"%.2f\", $ms/$mo}")x |"
+done
+
+# A second node: A pulls and runs first (its chunks from the origin), then B (its chunks from A).
+reads=(/bin/sh -c 'cat /opt/payload/part-1.bin /opt/payload/part-2.bin >/dev/null; cat /etc/debian_version')
+sn=127.0.0.1:$(( port + 1 ))
+node_run() { # id snapshotter
+  local t0; t0=$(now)
+  $p2pdist image pull --address "$run/containerd.sock" --snapshotter "$2" --plain-http "$rafs" >/dev/null
+  c run --rm --snapshotter "$2" "$rafs" "$1" "${reads[@]}" >/dev/null
+  elapsed=$(since "$t0")
+}
+echo
+echo "| link | node A, first (chunks from the origin) | node B, after A (chunks from A) | B / A |"
+echo "|---|---|---|---|"
+for rate in 100mbit 1gbit; do
+  limit "$rate"
+  a=() b=()
+  for i in 1 2 3; do
+    forget_images
+    [ -n "$sn_pid" ] && { kill "$sn_pid"; wait "$sn_pid" 2>/dev/null || true; }
+    $p2pdist supernode --listen "$sn" --insecure >>"$work/supernode.log" 2>&1 & sn_pid=$!
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/${sn#*:}") 2>/dev/null && break; sleep 0.1; done
+    start_peer --supernode "$sn" --listen "127.0.3.1:$(( port + 2 ))" --insecure
+    start_peer_b --supernode "$sn" --listen "127.0.3.2:$(( port + 2 ))" --insecure
+    snapshotter_ready "a-$rate-$i" p2pdist
+    snapshotter_ready "b-$rate-$i" p2pdist-b
+    node_run "na-$rate-$i" p2pdist; a+=("$elapsed")
+    node_run "nb-$rate-$i" p2pdist-b; b+=("$elapsed")
+  done
+  ma=$(median "${a[@]}") mb=$(median "${b[@]}")
+  echo "| $rate | ${ma} s (${a[*]}) | ${mb} s (${b[*]}) | $(awk "BEGIN{printf \"%.2f\", $mb/$ma}")x |"
 done

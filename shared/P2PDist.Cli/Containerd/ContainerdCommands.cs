@@ -1,11 +1,13 @@
 using System.CommandLine;
 using P2PDist.Oci;
+using P2PDist.Rafs;
 
 namespace P2PDist.Cli.Containerd;
 
 /// <summary>`p2pdist image pull` (a lazy pull into containerd) and `p2pdist containerd config` (the snippet that adds the peer's snapshotter).</summary>
 internal static class ContainerdCommands
 {
+    // Where the peer serves it unless told otherwise (DATA_DIR/snapshotter.sock with the default data dir).
     public const string DefaultSnapshotterSocket = "/var/lib/p2pdist/peer/snapshotter.sock";
 
     public static Command Pull()
@@ -22,12 +24,15 @@ internal static class ContainerdCommands
             string reference = parse.GetValue(image)!;
             var parsed = ImageReference.Parse(reference);
             if (parsed.IsLayout)
-                throw new Rafs.P2PDistException($"{reference}: containerd pulls from a registry, not from an OCI layout directory");
-            string nsName = parse.GetValue(ns) ?? (Environment.GetEnvironmentVariable("CONTAINERD_NAMESPACE") is { Length: > 0 } fromEnvironment ? fromEnvironment : "default");
+                throw new P2PDistException($"{reference}: containerd pulls from a registry, not from an OCI layout directory");
+            string snapshotterName = parse.GetValue(snapshotter)!;
+            // A plugin name, and part of a garbage-collection label key (containerd.io/gc.ref.snapshot.NAME): a typo should fail here, not in containerd.
+            if (snapshotterName.Length == 0 || snapshotterName.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+                throw new P2PDistException($"--snapshotter '{snapshotterName}': a snapshotter name is letters, digits, '-', '_' and '.'");
             var registry = flags.Read(parse);
             using var store = ImageStores.Open(parsed, registry);
-            using var containerd = new ContainerdConnection(ContainerdConnection.SocketFrom(parse.GetValue(address)), nsName);
-            await new LazyPull(containerd, parse.GetValue(snapshotter)!, Console.Out).RunAsync(store, reference, registry.PlainHttp, cancellationToken);
+            using var containerd = new ContainerdConnection(ContainerdConnection.SocketFrom(parse.GetValue(address)), ContainerdConnection.NamespaceFrom(parse.GetValue(ns)));
+            await new LazyPull(containerd, snapshotterName, Console.Out).RunAsync(store, reference, registry.PlainHttp, cancellationToken);
             return 0;
         });
         return command;
@@ -39,7 +44,11 @@ internal static class ContainerdCommands
         var config = new Command("config", "Print the containerd configuration that adds the peer's snapshotter (and makes it CRI's)") { socket };
         config.SetAction(parse =>
         {
-            Console.Write(Snippet(parse.GetValue(socket)!));
+            string path = parse.GetValue(socket)!;
+            // The path goes into a TOML basic string as is.
+            if (!Path.IsPathRooted(path) || path.Any(c => c is '"' or '\\' || char.IsControl(c)))
+                throw new P2PDistException($"--socket '{path}': give an absolute path without quotes, backslashes or control characters");
+            Console.Write(Snippet(path));
             return 0;
         });
         return new Command("containerd", "containerd integration") { config };
