@@ -7,7 +7,7 @@ namespace P2PDist.Peer.Snapshotter;
 /// <summary>
 /// The snapshotter's metadata, persistent: every change is written to a new file, flushed to disk and renamed
 /// over the old one before the call that made it returns, so a crash or restart leaves either the old state or
-/// the new, never half of one. Callers serialise access with <see cref="Gate"/>.
+/// the new, never half of one. Callers serialise access with <see cref="LockAsync"/>.
 /// </summary>
 public sealed class SnapshotStore
 {
@@ -17,8 +17,25 @@ public sealed class SnapshotStore
     private readonly Dictionary<string, SnapshotRecord> _byName = new(StringComparer.Ordinal);
     private long _nextId = 1;
 
-    /// <summary>Held for every read-modify-write of the store, and across the mounts that depend on it.</summary>
-    public SemaphoreSlim Gate { get; } = new(1, 1);
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    /// <summary>Held for every read-modify-write of the store, and across the mounts that depend on it; dispose to release.</summary>
+    public async Task<IDisposable> LockAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new Releaser(_gate);
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                gate.Release();
+        }
+    }
 
     private sealed record State(long NextId, List<SnapshotRecord> Snapshots);
 

@@ -30,17 +30,12 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
 
     public override Task<MountsResponse> Mounts(MountsRequest request, ServerCallContext context) => Guard("mounts", async () =>
     {
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             var snapshot = Existing(request.Key);
             if (snapshot.Kind == SnapshotKind.Committed)
                 throw Fail(StatusCode.FailedPrecondition, $"snapshot {Show(request.Key)} is committed: it has no mounts");
             return new MountsResponse { Mounts = { await MountsOfAsync(snapshot, context.CancellationToken) } };
-        }
-        finally
-        {
-            store.Gate.Release();
         }
     });
 
@@ -48,8 +43,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     {
         RequireName("name", request.Name);
         RequireLabels(request.Labels);
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             var active = Existing(request.Key);
             if (active.Kind != SnapshotKind.Active)
@@ -62,16 +56,11 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
             await ReleaseUnusedImagesAsync(active);
             return new Empty();
         }
-        finally
-        {
-            store.Gate.Release();
-        }
     });
 
     public override Task<Empty> Remove(RemoveSnapshotRequest request, ServerCallContext context) => Guard("remove", async () =>
     {
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             var snapshot = Existing(request.Key);
             if (store.HasChildren(snapshot.Name))
@@ -83,22 +72,13 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
             log.LogInformation("snapshotter: removed {Kind} snapshot {Key}", snapshot.Kind, LogText.Clip(snapshot.Name));
             return new Empty();
         }
-        finally
-        {
-            store.Gate.Release();
-        }
     });
 
     public override Task<StatSnapshotResponse> Stat(StatSnapshotRequest request, ServerCallContext context) => Guard("stat", async () =>
     {
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             return new StatSnapshotResponse { Info = InfoOf(Existing(request.Key)) };
-        }
-        finally
-        {
-            store.Gate.Release();
         }
     });
 
@@ -107,8 +87,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
         if (request.Info is null)
             throw Fail(StatusCode.InvalidArgument, "update: no info given");
         RequireLabels(request.Info.Labels);
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             var snapshot = Existing(request.Info.Name);
             var labels = new Dictionary<string, string>(snapshot.Labels, StringComparer.Ordinal);
@@ -133,24 +112,15 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
             store.Put(updated);
             return new UpdateSnapshotResponse { Info = InfoOf(updated) };
         }
-        finally
-        {
-            store.Gate.Release();
-        }
     });
 
     /// <summary>Every snapshot, filters not applied: containerd checks what it asked for on what it receives.</summary>
     public override async Task List(ListSnapshotsRequest request, IServerStreamWriter<ListSnapshotsResponse> responseStream, ServerCallContext context)
     {
         List<Info> infos;
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             infos = store.All.Select(InfoOf).ToList();
-        }
-        finally
-        {
-            store.Gate.Release();
         }
         foreach (var page in infos.Chunk(100))
             await responseStream.WriteAsync(new ListSnapshotsResponse { Info = { page } }, context.CancellationToken);
@@ -159,14 +129,9 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     public override Task<UsageResponse> Usage(UsageRequest request, ServerCallContext context) => Guard("usage", async () =>
     {
         SnapshotRecord snapshot;
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             snapshot = Existing(request.Key);
-        }
-        finally
-        {
-            store.Gate.Release();
         }
         if (snapshot.Remote is not null)
             return new UsageResponse();
@@ -177,8 +142,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     /// <summary>Removes directories no snapshot owns (left by a crash between a metadata change and its directories).</summary>
     public override Task<Empty> Cleanup(CleanupRequest request, ServerCallContext context) => Guard("cleanup", async () =>
     {
-        await store.Gate.WaitAsync(context.CancellationToken);
-        try
+        using (await store.LockAsync(context.CancellationToken))
         {
             var owned = store.All.Where(s => s.Remote is null).Select(s => s.Id).ToHashSet();
             foreach (string directory in Directory.EnumerateDirectories(layout.Root))
@@ -190,10 +154,6 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
                 }
             }
             return new Empty();
-        }
-        finally
-        {
-            store.Gate.Release();
         }
     });
 
@@ -211,8 +171,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
             remote = await ProbeAsync(labels, cancellationToken);
         }
 
-        await store.Gate.WaitAsync(cancellationToken);
-        try
+        using (await store.LockAsync(cancellationToken))
         {
             if (store.Find(key) is not null)
                 throw Fail(StatusCode.AlreadyExists, $"snapshot {Show(key)} already exists");
@@ -246,10 +205,6 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
                 layout.Delete(snapshot.Id);
                 throw;
             }
-        }
-        finally
-        {
-            store.Gate.Release();
         }
     }
 
