@@ -69,7 +69,16 @@ public sealed class ContainerdServer : IAsyncDisposable
         }
         await File.WriteAllLinesAsync(configPath, config);
         var server = new ContainerdServer(directory, socketDirectory, configPath, Launch(configPath, Path.Combine(directory, "containerd.log")));
-        await server.WaitUntilAnsweringAsync();
+        try
+        {
+            await server.WaitUntilAnsweringAsync();
+        }
+        catch
+        {
+            // The caller never gets the server to dispose: a containerd that did not come up must not outlive the test.
+            await server.DisposeAsync();
+            throw;
+        }
         return server;
     }
 
@@ -80,7 +89,7 @@ public sealed class ContainerdServer : IAsyncDisposable
         if (_process.HasExited)
             throw new InvalidOperationException($"containerd exited with {_process.ExitCode}: {Tail(Log())}");
         return File.Exists(Address) && (await CtrAsync("version")).ExitCode == 0;
-    }, TimeSpan.FromSeconds(60), $"containerd to answer on {Address} (log {LogPath})");
+    }, TimeSpan.FromSeconds(60), $"containerd to answer on {Address}", () => "containerd log tail:\n" + Tail(Log()));
 
     public Task<ProcessRunner.Result> CtrAsync(params string[] args) =>
         ProcessRunner.RunAsync("ctr", ["--address", Address, .. args], TimeSpan.FromMinutes(3));
@@ -100,12 +109,24 @@ public sealed class ContainerdServer : IAsyncDisposable
         await WaitUntilAnsweringAsync();
     }
 
+    /// <summary>
+    /// SIGTERM first, so containerd closes its metadata database and its proxy plugin connections as on a node's
+    /// restart; SIGKILL only if it hangs. Either signal goes to containerd alone: the shims must keep the containers.
+    /// </summary>
     private async Task StopAsync()
     {
         if (_process.HasExited)
             return;
-        _process.Kill(entireProcessTree: false); // SIGKILL of containerd alone: shims are separate processes
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            _process.Kill(entireProcessTree: false);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -125,30 +146,47 @@ public sealed class ContainerdServer : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        catch (Exception)
         {
-            // Best effort: the mounts below are cleared whatever the tasks did.
+            // Best effort, as every step below: a dispose that throws would hide the test's own failure, and the
+            // mounts are cleared whatever the tasks did.
         }
         try
         {
             await StopAsync();
         }
-        catch (TimeoutException)
+        catch (Exception)
         {
         }
         // Whatever containerd mounted (container roots, snapshot mounts) under its directories, deepest first.
-        var mounted = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
-            .Where(m => m.StartsWith(_directory + "/", StringComparison.Ordinal) || m.StartsWith(_socketDirectory + "/", StringComparison.Ordinal))
-            .OrderByDescending(m => m.Length).ToList();
+        List<string> mounted;
+        try
+        {
+            mounted = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
+                .Where(m => m.StartsWith(_directory + "/", StringComparison.Ordinal) || m.StartsWith(_socketDirectory + "/", StringComparison.Ordinal))
+                .OrderByDescending(m => m.Count(c => c == '/')).ThenByDescending(m => m.Length).ToList();
+        }
+        catch (Exception)
+        {
+            mounted = [];
+        }
         foreach (string mountPoint in mounted)
-            await ProcessRunner.RunAsync("umount", ["-l", mountPoint]);
+        {
+            try
+            {
+                await ProcessRunner.RunAsync("umount", ["-l", mountPoint], TimeSpan.FromSeconds(30));
+            }
+            catch (Exception)
+            {
+            }
+        }
         foreach (string directory in new[] { _socketDirectory, _directory })
         {
             try
             {
                 Directory.Delete(directory, recursive: true);
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
             }
         }
