@@ -1,3 +1,5 @@
+using P2PDist.Peer.Snapshotter;
+
 namespace P2PDist.Cli.Containerd;
 
 /// <summary>
@@ -6,15 +8,16 @@ namespace P2PDist.Cli.Containerd;
 /// </summary>
 public static class LayerLabels
 {
-    public const string TargetRef = "containerd.io/snapshot.ref";
-    public const string ImageRef = "containerd.io/snapshot/cri.image-ref";
-    public const string ManifestDigest = "containerd.io/snapshot/cri.manifest-digest";
-    public const string LayerDigest = "containerd.io/snapshot/cri.layer-digest";
+    // The snapshotter reads exactly these: one set of names for both sides.
+    public const string TargetRef = SnapshotLabels.TargetRef;
+    public const string ImageRef = SnapshotLabels.ImageRef;
+    public const string ManifestDigest = SnapshotLabels.ManifestDigest;
+    public const string LayerDigest = SnapshotLabels.LayerDigest;
     public const string ImageLayers = "containerd.io/snapshot/cri.image-layers";
-    public const string PlainHttp = "containerd.io/snapshot/p2pdist.plain-http";
+    public const string PlainHttp = SnapshotLabels.PlainHttp;
 
     /// <summary>containerd's limit on a label (key and value): the layer list keeps as many whole digests as fit.</summary>
-    public const int MaxLabelBytes = 4096;
+    public const int MaxLabelBytes = SnapshotLabels.MaxLabelBytes;
 
     public static Dictionary<string, string> For(string imageRef, string manifestDigest, IReadOnlyList<string> layerDigests, int index, string chainId, bool plainHttp)
     {

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -64,9 +62,7 @@ public sealed class SnapshotterClient : IDisposable
         await using var configStream = await store.OpenBlobAsync(image.Manifest.Config, CancellationToken.None);
         using var config = await JsonDocument.ParseAsync(configStream);
         var diffIds = config.RootElement.GetProperty("rootfs").GetProperty("diff_ids").EnumerateArray().Select(d => d.GetString()!).ToList();
-        var chain = new List<string>();
-        foreach (string diffId in diffIds)
-            chain.Add(chain.Count == 0 ? diffId : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(chain[^1] + " " + diffId))));
+        var chain = P2PDist.Cli.Containerd.ChainIds.Of(diffIds);
         return new RafsLayers(reference, image.Raw.Digest, image.Manifest.Layers.Select(l => l.Digest).ToList(), chain, image.Manifest.Layers.Sum(l => l.Size));
     }
 

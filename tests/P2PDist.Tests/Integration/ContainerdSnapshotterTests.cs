@@ -15,10 +15,7 @@ public sealed class ContainerdSnapshotterTests(RegistryFixture registry)
     [Fact]
     public async Task RafsImage_PulledLazily_RunsContainers_SharesOneMount_SurvivesRestarts_AndIsCollected()
     {
-        string tarball = Environment.GetEnvironmentVariable("P2PDIST_DEBIAN_ROOTFS") ?? "";
-        Assert.True(File.Exists(tarball), "P2PDIST_DEBIAN_ROOTFS must name the Debian minbase tarball (tests/run-all.sh builds it)");
-        var image = new TestImage().RawLayer(await File.ReadAllBytesAsync(tarball), LayerCompression.Gzip);
-        string plain = await image.PushAsync(registry.Host, "ctr-debian", "bookworm");
+        string plain = await DebianImage.PushAsync(registry.Host, "ctr-debian", "bookworm");
         string rafs = $"{registry.Host}/ctr-debian:bookworm-rafs";
         await P2PDistCli.RunOkAsync("image", "convert", plain, rafs, "--plain-http");
         var layers = await SnapshotterClient.ResolveAsync(rafs);
@@ -31,7 +28,7 @@ public sealed class ContainerdSnapshotterTests(RegistryFixture registry)
         var pull = await P2PDistCli.RunOkAsync("image", "pull", "--address", containerd.Address, "--plain-http", rafs);
         Assert.Contains(layers.ManifestDigest, pull.Stdout);
         string imageRoot = Path.Combine(peer.DataDir, "roots", "rafs-" + layers.ManifestDigest["sha256:".Length..]);
-        Assert.Equal(0, MountCount(imageRoot)); // a pull mounts nothing and downloads no data
+        Assert.Equal(0, MountCount.At(imageRoot)); // a pull mounts nothing and downloads no data
 
         var run = await containerd.CtrOkAsync("run", "--rm", "--snapshotter", "p2pdist", rafs, "c1", "/bin/sh", "-c", Hello);
         Assert.StartsWith("hello from 12", run.Stdout);
@@ -44,7 +41,7 @@ public sealed class ContainerdSnapshotterTests(RegistryFixture registry)
         // Two containers of the image at once: one FUSE mount under both.
         await containerd.CtrOkAsync("run", "-d", "--snapshotter", "p2pdist", rafs, "c2", "/bin/sleep", "600");
         await containerd.CtrOkAsync("run", "-d", "--snapshotter", "p2pdist", rafs, "c3", "/bin/sleep", "600");
-        Assert.Equal(1, MountCount(imageRoot));
+        Assert.Equal(1, MountCount.At(imageRoot));
         foreach (string id in new[] { "c2", "c3" })
         {
             await containerd.CtrOkAsync("task", "kill", "-s", "KILL", id);
@@ -52,7 +49,7 @@ public sealed class ContainerdSnapshotterTests(RegistryFixture registry)
             await containerd.CtrOkAsync("container", "rm", id);
         }
         // containerd removes deleted containers' snapshots from its snapshotter in its garbage collection, soon after.
-        await Eventually.Async(() => Task.FromResult(MountCount(imageRoot) == 0), TimeSpan.FromSeconds(60),
+        await Eventually.Async(() => Task.FromResult(MountCount.At(imageRoot) == 0), TimeSpan.FromSeconds(60),
             "the image to be unmounted once containerd's collector removed the last container's snapshot");
 
         // A plain OCI image through the same snapshotter: ordinary overlay layers, downloaded and unpacked by containerd.
@@ -76,10 +73,8 @@ public sealed class ContainerdSnapshotterTests(RegistryFixture registry)
         using var client = await SnapshotterClient.ConnectAsync(snapshotterSocket);
         await Eventually.Async(async () => (await client.ListAsync()).Count == 0, TimeSpan.FromSeconds(60), "containerd's collector to remove every snapshot",
             () => string.Join(", ", client.ListAsync().GetAwaiter().GetResult().Select(s => s.Name)));
-        Assert.Equal(0, MountCount(imageRoot));
+        Assert.Equal(0, MountCount.At(imageRoot));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(peer.DataDir, "snapshots", "dirs")));
     }
 
-    private static int MountCount(string mountPoint) =>
-        File.ReadAllLines("/proc/self/mountinfo").Count(line => line.Split(' ')[4] == mountPoint);
 }

@@ -49,7 +49,7 @@ public sealed class SnapshotterTests(RegistryFixture registry)
             var second = await PrepareContainerAsync(client, "default/11/c2", top);
             string imageRoot = Option(first, "lowerdir");
             Assert.Equal(imageRoot, Option(second, "lowerdir"));
-            Assert.Equal(1, MountCount(imageRoot));
+            Assert.Equal(1, MountCount.At(imageRoot));
 
             string rootfs = TestPaths.NewDirectory("rootfs");
             await MountOverlayAsync(first, rootfs);
@@ -90,9 +90,9 @@ public sealed class SnapshotterTests(RegistryFixture registry)
             var busy = await Assert.ThrowsAsync<RpcException>(() => Remove(client, top));
             Assert.Equal(StatusCode.FailedPrecondition, busy.StatusCode);
             await Remove(client, "default/10/c1");
-            Assert.Equal(1, MountCount(imageRoot)); // c2 still uses it
+            Assert.Equal(1, MountCount.At(imageRoot)); // c2 still uses it
             await Remove(client, "default/11/c2");
-            Assert.Equal(0, MountCount(imageRoot));
+            Assert.Equal(0, MountCount.At(imageRoot));
             for (int i = image.ChainIds.Count - 1; i >= 0; i--)
                 await Remove(client, image.ChainIds[i]);
             await client.Snapshots.CleanupAsync(new CleanupRequest { Snapshotter = "p2pdist" }, SnapshotterClient.Deadline);
@@ -197,8 +197,6 @@ public sealed class SnapshotterTests(RegistryFixture registry)
     private static string Option(P2PDist.Protos.Containerd.Types.Mount mount, string name) =>
         mount.Options.Single(o => o.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..];
 
-    private static int MountCount(string mountPoint) =>
-        File.ReadAllLines("/proc/self/mountinfo").Count(line => line.Split(' ')[4] == mountPoint);
 
     private static Task MountOverlayAsync(P2PDist.Protos.Containerd.Types.Mount mount, string target) =>
         ProcessRunner.RunCheckedAsync("mount", "-t", mount.Type, mount.Source, "-o", string.Join(',', mount.Options), target);
