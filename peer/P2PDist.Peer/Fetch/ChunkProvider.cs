@@ -7,9 +7,9 @@ namespace P2PDist.Peer.Fetch;
 
 /// <summary>
 /// Gives the verified bytes of a chunk of one image: from the cache, else fetched from a source, decompressed
-/// and checked against its digest before it is cached or returned. A miss fetches the chunk together with the
-/// chunks that follow it in the same blob and are missing too, in one request of at most
-/// <c>mergeBytes</c>. Concurrent readers of a chunk share one fetch. A chunk that fails verification is
+/// and checked against its digest before it is cached or returned. A miss fetches the chunk together with as
+/// many of the chunks that follow it in the same blob, and are missing too, as the reader's readahead asks
+/// for (none for a random read), in one request of at most <c>mergeBytes</c>. Concurrent readers of a chunk share one fetch. A chunk that fails verification is
 /// fetched once more on its own, then fails; wrong bytes never leave this class. Whatever a fetch throws,
 /// its readers get the error and the next read fetches again (<see cref="InFlightChunks"/>).
 /// </summary>
@@ -58,6 +58,9 @@ public sealed class ChunkProvider : IDisposable
 
     public long DigestFailures => Interlocked.Read(ref _digestFailures);
 
+    /// <summary>The largest origin request (the peer's merge size): the ceiling of any readahead.</summary>
+    public int MaxMergeBytes => mergeBytes;
+
     /// <summary>Chunk reads of this image served from the cache, and those that had to fetch (the cache's own counts are daemon-wide).</summary>
     public long Hits => Interlocked.Read(ref _hits);
     public long Misses => Interlocked.Read(ref _misses);
@@ -66,7 +69,8 @@ public sealed class ChunkProvider : IDisposable
     public int FetchesInFlight => _inFlight.Count;
 
     /// <summary>Copies the chunk's bytes from <paramref name="offsetInChunk"/> into <paramref name="destination"/>.</summary>
-    public async ValueTask CopyAsync(uint chunkIndex, int offsetInChunk, Memory<byte> destination, CancellationToken cancellationToken)
+    /// <param name="readaheadBytes">On a miss, how many bytes of the missing chunks that follow in the blob to fetch in the same request.</param>
+    public async ValueTask CopyAsync(uint chunkIndex, int offsetInChunk, Memory<byte> destination, int readaheadBytes, CancellationToken cancellationToken)
     {
         // Hot path: a chunk read before. Chunk files are immutable and were verified when opened; an evicted
         // chunk's handle is closed by the eviction, and a read that races it goes the slow way.
@@ -101,7 +105,7 @@ public sealed class ChunkProvider : IDisposable
             return;
         }
         Interlocked.Increment(ref _misses);
-        byte[] plain = await GetOrFetch(chunkIndex, chunk).WaitAsync(cancellationToken).ConfigureAwait(false);
+        byte[] plain = await GetOrFetch(chunkIndex, chunk, readaheadBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
@@ -137,7 +141,7 @@ public sealed class ChunkProvider : IDisposable
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (!cache.Contains(chunk.Digest))
-            await GetOrFetch(chunkIndex, chunk).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await GetOrFetch(chunkIndex, chunk, mergeBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -148,7 +152,7 @@ public sealed class ChunkProvider : IDisposable
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (!cache.Contains(chunk.Digest))
-            await GetOrFetch(chunkIndex, chunk, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await GetOrFetch(chunkIndex, chunk, followingBytes: 0, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public bool IsCached(uint chunkIndex) => cache.Contains(bootstrap.GetChunk(chunkIndex).Digest);
@@ -159,12 +163,13 @@ public sealed class ChunkProvider : IDisposable
     /// <summary>Chunks of this image in the cache now.</summary>
     public int CountCached() => Enumerable.Range(0, bootstrap.ChunkCount).Count(c => IsCached((uint)c));
 
+    /// <param name="followingBytes">Compressed bytes of the following missing chunks an origin fetch may take along.</param>
     /// <param name="alone">Fetch just this chunk from the origin, no merged run (see <see cref="WarmAloneAsync"/>).</param>
-    private Task<byte[]> GetOrFetch(uint chunkIndex, RafsChunk chunk, bool alone = false)
+    private Task<byte[]> GetOrFetch(uint chunkIndex, RafsChunk chunk, int followingBytes, bool alone = false)
     {
         var shared = _inFlight.JoinOrBegin(chunk.Digest, out var begun);
         if (begun is not null)
-            Track(() => FetchAsync(chunkIndex, chunk, begun, alone), chunk.Digest, begun);
+            Track(() => FetchAsync(chunkIndex, chunk, begun, followingBytes, alone), chunk.Digest, begun);
         return shared;
     }
 
@@ -188,7 +193,7 @@ public sealed class ChunkProvider : IDisposable
     /// Fetch order after the cache: peers (one chunk, verified), then the origin (a merged run). Never throws:
     /// whatever goes wrong, <paramref name="done"/> ends with the error and leaves the single-flight table.
     /// </summary>
-    private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done, bool alone)
+    private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done, int followingBytes, bool alone)
     {
         List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run = [(chunkIndex, chunk, done)];
         try
@@ -200,7 +205,7 @@ public sealed class ChunkProvider : IDisposable
                 _inFlight.Succeed(chunk.Digest, done, fromPeer);
                 return;
             }
-            var planned = alone ? [chunkIndex] : PlanRun(chunkIndex);
+            var planned = alone ? [chunkIndex] : PlanRun(chunkIndex, followingBytes);
             if (peers is not null && planned.Count > 1)
                 planned = planned.Take(await ClaimAsync(planned).ConfigureAwait(false)).ToList();
             foreach (uint memberIndex in planned.Skip(1))
@@ -281,14 +286,19 @@ public sealed class ChunkProvider : IDisposable
         peers?.Stored(chunkIndex);
     }
 
-    /// <summary>The chunk, then each following chunk that sits right after it in the same blob and is neither cached nor being fetched.</summary>
-    private List<uint> PlanRun(uint chunkIndex)
+    /// <summary>
+    /// The chunk, then each following chunk that sits right after it in the same blob and is neither cached nor
+    /// being fetched, until they cover <paramref name="followingBytes"/> (a chunk that begins inside it is taken
+    /// whole), as long as the whole run stays within the merge size.
+    /// </summary>
+    private List<uint> PlanRun(uint chunkIndex, int followingBytes)
     {
         var first = bootstrap.GetChunk(chunkIndex);
         var run = new List<uint> { chunkIndex };
+        long wanted = first.CompressedSize + (long)Math.Max(0, followingBytes);
         long total = first.CompressedSize;
         ulong end = first.CompressedOffset + first.CompressedSize;
-        for (uint next = chunkIndex + 1; next < bootstrap.ChunkCount; next++)
+        for (uint next = chunkIndex + 1; next < bootstrap.ChunkCount && total < wanted; next++)
         {
             var candidate = bootstrap.GetChunk(next);
             if (candidate.BlobIndex != first.BlobIndex || candidate.CompressedOffset != end || total + candidate.CompressedSize > mergeBytes

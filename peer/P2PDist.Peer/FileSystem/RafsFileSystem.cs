@@ -16,6 +16,10 @@ namespace P2PDist.Peer.FileSystem;
 /// </summary>
 internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chunks, FileMaterializer? materializer, TimeSpan readTimeout, ILogger log) : IFuseFileSystem
 {
+    /// <summary>The first window of a file read in sequence: the kernel's own default readahead (128 KiB).</summary>
+    private const int InitialReadaheadBytes = 128 << 10;
+
+    private readonly SequentialReadahead _readahead = new(InitialReadaheadBytes, chunks.MaxMergeBytes);
     private long _passthroughOpens;
 
     public long PassthroughOpens => Interlocked.Read(ref _passthroughOpens);
@@ -188,6 +192,8 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
 
     private async ValueTask ReadAsync(uint ino, ulong offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
+        // Readahead stops at the end of the file: what follows in the blob belongs to other files.
+        ulong wantedThrough = Math.Min(offset + (ulong)destination.Length + (ulong)_readahead.WindowFor(ino, offset, destination.Length), bootstrap.GetInode(ino).Size);
         int done = 0;
         while (done < destination.Length)
         {
@@ -198,7 +204,10 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
             var chunkRef = bootstrap.GetChunkRef((uint)refIndex);
             int inChunk = (int)(at - chunkRef.FileOffset);
             int take = Math.Min(destination.Length - done, (int)bootstrap.GetChunkUncompressedSize(chunkRef.ChunkIndex) - inChunk);
-            await chunks.CopyAsync(chunkRef.ChunkIndex, inChunk, destination.Slice(done, take), cancellationToken).ConfigureAwait(false);
+            // A miss may bring in the rest of this read and the window with it, in one request.
+            ulong chunkEnd = chunkRef.FileOffset + bootstrap.GetChunkUncompressedSize(chunkRef.ChunkIndex);
+            int readahead = wantedThrough > chunkEnd ? (int)Math.Min(wantedThrough - chunkEnd, int.MaxValue) : 0;
+            await chunks.CopyAsync(chunkRef.ChunkIndex, inChunk, destination.Slice(done, take), readahead, cancellationToken).ConfigureAwait(false);
             done += take;
         }
     }

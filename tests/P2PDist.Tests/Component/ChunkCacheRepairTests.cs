@@ -36,7 +36,7 @@ public sealed class ChunkCacheRepairTests : IDisposable
         for (uint i = 0; i < count; i++)
         {
             uint chunkIndex = image.Bootstrap.GetChunkRef(start + i).ChunkIndex;
-            await provider.CopyAsync(chunkIndex, 0, content.AsMemory((int)(i * InProcessImage.ChunkSize), (int)InProcessImage.ChunkSize), CancellationToken.None).AsTask().WaitAsync(Bound);
+            await provider.CopyAsync(chunkIndex, 0, content.AsMemory((int)(i * InProcessImage.ChunkSize), (int)InProcessImage.ChunkSize), 0, CancellationToken.None).AsTask().WaitAsync(Bound);
         }
         return content;
     }

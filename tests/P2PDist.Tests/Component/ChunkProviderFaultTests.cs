@@ -24,10 +24,11 @@ public sealed class ChunkProviderFaultTests : IDisposable
     private ChunkProvider Provider(IPeerChunkSource? peers = null, TimeProvider? time = null, int mergeBytes = 0) =>
         new(_image.Bootstrap, _cache, _origin, mergeBytes, message => { lock (_log) _log.Add(message); }, peers, time);
 
-    private async Task<byte[]> ReadChunkAsync(ChunkProvider provider, uint chunkIndex)
+    /// <param name="readaheadBytes">What a sequential reader's readahead asks the miss to bring along.</param>
+    private async Task<byte[]> ReadChunkAsync(ChunkProvider provider, uint chunkIndex, int readaheadBytes = 0)
     {
         var buffer = new byte[InProcessImage.ChunkSize];
-        await provider.CopyAsync(chunkIndex, 0, buffer, CancellationToken.None).AsTask().WaitAsync(Bound);
+        await provider.CopyAsync(chunkIndex, 0, buffer, readaheadBytes, CancellationToken.None).AsTask().WaitAsync(Bound);
         return buffer;
     }
 
@@ -123,7 +124,7 @@ public sealed class ChunkProviderFaultTests : IDisposable
     {
         var peers = new FakePeers { Claim = (_, _) => throw new RpcException(new Status(StatusCode.PermissionDenied, "injected")) };
         using var provider = Provider(peers, mergeBytes: 4 * (int)InProcessImage.ChunkSize);
-        Assert.Equal(_image.ChunkBytes(0), await ReadChunkAsync(provider, 0));
+        Assert.Equal(_image.ChunkBytes(0), await ReadChunkAsync(provider, 0, readaheadBytes: 3 * (int)InProcessImage.ChunkSize));
         Assert.Equal(1, peers.ClaimCalls);
         Assert.False(_cache.Contains(_image.Bootstrap.GetChunk(1).Digest), "only the first chunk of the run was granted");
         Assert.Equal(_image.ChunkBytes(1), await ReadChunkAsync(provider, 1));
