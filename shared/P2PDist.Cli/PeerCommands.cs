@@ -98,7 +98,7 @@ internal static class PeerCommands
         var supernode = new Option<string?>("--supernode") { Description = "The cluster's supernodes, ADDRESS:PORT[,ADDRESS:PORT...]: blobs are spread over them by consistent hashing, with failover (env P2PDIST_SUPERNODE); needs --listen" };
         var listen = new Option<string?>("--listen") { Description = "ADDRESS:PORT where this peer serves chunks to other peers; also the source address of its peer connections (env P2PDIST_LISTEN)" };
         var fuseWorkers = new Option<int?>("--fuse-workers") { Description = "FUSE worker threads per mount (default 4)" };
-        var mergeSize = new Option<string?>("--merge-size") { Description = "Largest request that merges adjacent missing chunks of a blob, e.g. 2M (default 2M; 0 disables merging)" };
+        var mergeSize = new Option<string?>("--merge-size") { Description = "Largest origin request, the ceiling of the readahead of files read in sequence, e.g. 2M (default 2M; 0: one chunk per request)" };
         var passthrough = new Option<bool?>("--passthrough") { Description = "Serve fully cached files through FUSE passthrough (default true; env P2PDIST_PASSTHROUGH)" };
         var labels = new Option<string?>("--labels") { Description = "Locality labels for the supernode, e.g. zone=a,rack=r1: holders in the same zone rank first (env P2PDIST_LABELS)" };
         var uploadSlots = new Option<int?>("--upload-slots") { Description = "Uploads to other peers served at once (default 16); more get 503 and try another holder" };

@@ -22,6 +22,8 @@ public sealed class MountManager : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _log;
     private readonly ChunkCache _cache;
+    /// <summary>One single flight for every mount: chunks that images share are fetched once, whichever mount asks.</summary>
+    private readonly InFlightChunks _inFlight = new();
     private readonly FileMaterializer _materializer;
     /// <summary>Guards <see cref="_mounts"/> and <see cref="_reserved"/>; held only for in-memory work and the state file, never across I/O to a registry.</summary>
     private readonly Lock _gate = new();
@@ -137,7 +139,7 @@ public sealed class MountManager : IAsyncDisposable
             var source = new RegistryChunkSource(store);
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
             var peers = _network is null ? null : new MountPeerLink(image.Bootstrap, _network);
-            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers);
+            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers, inFlight: _inFlight);
             if (peers is not null)
             {
                 // Chunks of this image already in the cache (from before a restart, or from other images) are offered at once.
@@ -151,7 +153,7 @@ public sealed class MountManager : IAsyncDisposable
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
             var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough, request.ContainerRoot,
                 TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fuse"));
-            RaiseReadahead(request.MountPoint);
+            SetKernelReadahead(request.MountPoint);
             // The image's stored size is its blobs' sizes: read from the blob table, not summed over every chunk.
             long imageBytes = image.Bootstrap.Blobs().Sum(b => (long)b.Size);
             var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _options.PrefetchConcurrency, _loggers.CreateLogger("p2pdist.peer.prefetch"));
@@ -230,21 +232,22 @@ public sealed class MountManager : IAsyncDisposable
     }
 
     /// <summary>
-    /// A FUSE mount's readahead defaults to 128 KiB, which cuts sequential reads into 128 KiB READs; INIT can
-    /// only lower it. Raising the mount's bdi to 1 MiB (one chunk) makes one READ per chunk.
+    /// A FUSE mount's readahead defaults to 128 KiB (INIT can only lower it); the mount's bdi sets it. Larger
+    /// means fewer READs for a file read in sequence, but the same window is read around every page fault of a
+    /// mapped file, so on a cold image it multiplies what a random read fetches (see <see cref="PeerOptions.KernelReadaheadKb"/>).
     /// </summary>
-    private void RaiseReadahead(string mountPoint)
+    private void SetKernelReadahead(string mountPoint)
     {
         string? device = MountTable.DeviceOf(mountPoint);
         string knob = $"/sys/class/bdi/{device}/read_ahead_kb";
         try
         {
-            if (device is not null && File.Exists(knob))
-                File.WriteAllText(knob, "1024");
+            if (_options.KernelReadaheadKb > 0 && device is not null && File.Exists(knob))
+                File.WriteAllText(knob, _options.KernelReadaheadKb.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _log.LogWarning("could not raise readahead of {MountPoint} ({Knob}): {Reason}", mountPoint, knob, e.Message);
+            _log.LogWarning("could not set the kernel readahead of {MountPoint} ({Knob}): {Reason}", mountPoint, knob, e.Message);
         }
     }
 

@@ -20,8 +20,17 @@ public sealed record PeerOptions
     /// <summary>After the prefetch table, fetch the rest of the image in the background (one chunk at a time).</summary>
     public bool PrefetchAll { get; init; }
 
-    /// <summary>A miss fetches the following missing chunks of the same blob too, in one request of at most this many bytes.</summary>
+    /// <summary>The largest origin request: the ceiling of the readahead of a file read in sequence (see <see cref="FileSystem.SequentialReadahead"/>) and of a prefetch's merged runs.</summary>
     public int MergeBytes { get; init; } = 2 << 20;
+
+    /// <summary>
+    /// The kernel's readahead for each FUSE mount (its bdi's read_ahead_kb), in KiB; 0 leaves the kernel's
+    /// default. It is also the read-around of a page fault in an mmap'd file, so it is what a random read of a
+    /// shared library costs: kept small, while the peer's own readahead grows for files read in sequence.
+    /// </summary>
+    public int KernelReadaheadKb { get; init; } = DefaultKernelReadaheadKb;
+
+    public const int DefaultKernelReadaheadKb = 128;
 
     /// <summary>Size the chunk cache may reach before least recently used chunks of closed files are evicted; 0: no limit.</summary>
     public long CacheQuotaBytes { get; init; } = 20L << 30;
@@ -127,6 +136,8 @@ public sealed record PeerOptions
             options = options with { ReadTimeoutSeconds = seconds };
         if (environment.TryGetValue("P2PDIST_PASSTHROUGH", out var passthrough) && bool.TryParse(passthrough, out bool passthroughValue))
             options = options with { Passthrough = passthroughValue };
+        if (environment.TryGetValue("P2PDIST_KERNEL_READAHEAD_KB", out var readahead) && int.TryParse(readahead, out int readaheadKb))
+            options = options with { KernelReadaheadKb = readaheadKb };
         if (environment.TryGetValue("P2PDIST_PREFETCH_ALL", out var all) && bool.TryParse(all, out bool prefetchAll))
             options = options with { PrefetchAll = prefetchAll };
         if (dataDirFlag is not null)
@@ -258,6 +269,8 @@ public sealed record PeerOptions
             throw new P2PDistException($"--listen '{Listen}' is not ADDRESS:PORT");
         if (CacheQuotaBytes < 0)
             throw new P2PDistException($"cache quota {CacheQuotaBytes} must not be negative");
+        if (KernelReadaheadKb is < 0 or > 16384)
+            throw new P2PDistException($"kernel readahead {KernelReadaheadKb} KiB must be between 0 (the kernel's default) and 16384");
         if (MergeBytes is < 0 or > 64 << 20)
             throw new P2PDistException($"merge size {MergeBytes} must be between 0 and 64 MiB");
         if (UploadSlots is < 1 or > 4096)

@@ -24,7 +24,8 @@ public sealed class ChunkProvider : IDisposable
     /// <summary>Which chunk index a kept handle belongs to, so the cache's eviction closes it (its disk space is freed).</summary>
     private readonly ConcurrentDictionary<ChunkDigest, uint> _keptByDigest = new();
     private const int MaxOpenHandles = 1024;
-    private readonly InFlightChunks _inFlight = new();
+    /// <summary>The node's single flight (shared by every mount): images that share chunks fetch each once.</summary>
+    private readonly InFlightChunks _inFlight;
     private readonly ConcurrentDictionary<Task, byte> _fetches = new();
     private readonly CancellationTokenSource _lifetime = new();
     private readonly object _gate = new();
@@ -43,9 +44,11 @@ public sealed class ChunkProvider : IDisposable
     internal TimeProvider Time => time;
 
     /// <param name="time">The clock of the deadlines and the lease renewals (a fake one in tests).</param>
+    /// <param name="inFlight">The node's single flight, shared with the other mounts; a provider of its own when null.</param>
     public ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log,
-        IPeerChunkSource? peers = null, TimeProvider? time = null)
+        IPeerChunkSource? peers = null, TimeProvider? time = null, InFlightChunks? inFlight = null)
     {
+        _inFlight = inFlight ?? new InFlightChunks();
         this.bootstrap = bootstrap;
         this.cache = cache;
         this.source = source;
@@ -105,7 +108,16 @@ public sealed class ChunkProvider : IDisposable
             return;
         }
         Interlocked.Increment(ref _misses);
-        byte[] plain = await GetOrFetch(chunkIndex, chunk, readaheadBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
+        byte[] plain;
+        try
+        {
+            plain = await GetOrFetch(chunkIndex, chunk, readaheadBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        {
+            // The fetch joined belonged to another image's mount, which closed: this mount fetches it itself.
+            plain = await GetOrFetch(chunkIndex, chunk, readaheadBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 

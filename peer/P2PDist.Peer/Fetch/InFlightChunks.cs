@@ -6,9 +6,10 @@ namespace P2PDist.Peer.Fetch;
 /// <summary>
 /// Single flight: one fetch per chunk digest, which every concurrent reader of that chunk awaits. The one who
 /// begins a fetch must end it with <see cref="Succeed"/> or <see cref="Fail"/>; both remove the entry, so a
-/// failed fetch is retried by the next reader instead of leaving the chunk unreadable (review H4).
+/// failed fetch is retried by the next reader instead of leaving the chunk unreadable (review H4). Keyed by
+/// digest, so one table serves every mount of the node: a chunk two images share is fetched once.
 /// </summary>
-internal sealed class InFlightChunks
+public sealed class InFlightChunks
 {
     private readonly ConcurrentDictionary<ChunkDigest, TaskCompletionSource<byte[]>> _running = new();
 

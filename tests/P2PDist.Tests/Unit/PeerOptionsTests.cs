@@ -90,7 +90,18 @@ public sealed class PeerOptionsTests
         }
     }
 
+    [Fact]
+    public void KernelReadahead_DefaultsToTheKernelsOwn_ComesFromFileOrEnvironment_AndIsBounded()
+    {
+        Assert.Equal(128, PeerOptions.Load(null, new Dictionary<string, string?>(), null, null).KernelReadaheadKb);
+        var raised = PeerOptions.Load(null, new Dictionary<string, string?> { ["P2PDIST_KERNEL_READAHEAD_KB"] = "1024" }, null, null);
+        Assert.Equal(1024, raised.KernelReadaheadKb);
+        var error = Assert.Throws<P2PDistException>(() => PeerOptions.Load(null, new Dictionary<string, string?> { ["P2PDIST_KERNEL_READAHEAD_KB"] = "99999" }, null, null));
+        Assert.Contains("kernel readahead 99999", error.Message);
+    }
+
     [Theory]
+    [InlineData("kernelReadaheadKb: -1\n", "kernel readahead -1")]
     [InlineData("dataDir: /x\n  nested: 1\n", "line 2")]
     [InlineData("no colon here\n", "line 1")]
     [InlineData("unknownSetting: 3\n", "unknownSetting")]
