@@ -18,6 +18,12 @@ public static class MediaTypes
     // CRI label them for a remote snapshotter (containerd's images.IsLayerType).
     public const string RafsBlob = "application/vnd.oci.image.layer.p2pdist.rafs.blob.v1";
     public const string RafsBootstrap = "application/vnd.oci.image.layer.p2pdist.rafs.bootstrap.v1";
+    public const string RafsBootstrapZstd = RafsBootstrap + "+zstd";
+
+    /// <summary>The bootstrap's length once decompressed (on a <see cref="RafsBootstrapZstd"/> layer).</summary>
+    public const string AnnotationRafsBootstrapLength = "io.p2pdist.rafs.bootstrap.length";
+
+    public static bool IsRafsBootstrap(string? mediaType) => mediaType is RafsBootstrap or RafsBootstrapZstd;
 
     public const string AnnotationRafsVersion = "io.p2pdist.rafs.version";
     public const string AnnotationRafsBlobIndex = "io.p2pdist.rafs.blob.index";

@@ -60,7 +60,7 @@ public sealed class RemoteLayerProbe(Func<string, bool, CancellationToken, Task<
         }
         var layer = manifest.Layers.FirstOrDefault(l => l.Digest == layerDigest)
             ?? throw new P2PDistException($"image {pinned}: the manifest has no layer {layerDigest}");
-        if (layer.MediaType is not (MediaTypes.RafsBlob or MediaTypes.RafsBootstrap))
+        if (layer.MediaType is not MediaTypes.RafsBlob && !MediaTypes.IsRafsBootstrap(layer.MediaType))
             return null;
         return new RemoteLayer(reference.WithDigest(manifestDigest).ToString(), manifestDigest, layerDigest, plainHttp);
     }

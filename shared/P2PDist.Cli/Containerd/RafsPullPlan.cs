@@ -29,7 +29,7 @@ public sealed record RafsPullPlan(IReadOnlyList<string> LayerDigests, IReadOnlyL
     public static void RequireRafsLayers(ImageManifest manifest, string reference, string snapshotter)
     {
         var layers = manifest.Layers;
-        if (!layers.Any(l => l.MediaType is MediaTypes.RafsBlob or MediaTypes.RafsBootstrap))
+        if (!layers.Any(l => l.MediaType is MediaTypes.RafsBlob || MediaTypes.IsRafsBootstrap(l.MediaType)))
         {
             string types = layers.Count == 0 ? "none" : string.Join(", ", layers.Select(l => l.MediaType).Distinct());
             throw new P2PDistException($"{reference} is not a Rafs image (its layer media types: {types}): `p2pdist image pull` only pulls Rafs images, lazily; "
@@ -37,8 +37,9 @@ public sealed record RafsPullPlan(IReadOnlyList<string> LayerDigests, IReadOnlyL
         }
         for (int i = 0; i < layers.Count; i++)
         {
-            string expected = i == layers.Count - 1 ? MediaTypes.RafsBootstrap : MediaTypes.RafsBlob;
-            if (layers[i].MediaType != expected)
+            bool last = i == layers.Count - 1;
+            string expected = last ? MediaTypes.RafsBootstrapZstd : MediaTypes.RafsBlob;
+            if (last ? !MediaTypes.IsRafsBootstrap(layers[i].MediaType) : layers[i].MediaType != MediaTypes.RafsBlob)
             {
                 throw new P2PDistException($"{reference}: layer {i + 1} of {layers.Count} ({layers[i].Digest}) has media type '{layers[i].MediaType}' where a Rafs image has "
                     + $"'{expected}' (blobs first, then one bootstrap)");

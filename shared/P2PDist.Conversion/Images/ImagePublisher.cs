@@ -47,15 +47,21 @@ public sealed class ImagePublisher(IProgress<string>? progress = null)
             throw new P2PDistException($"blob {blob.Digest} of the chunk dictionary is not in {target.Reference} and could not be mounted from '{image.DictionaryRepository}'; use a chunk dictionary in the same registry");
         }
 
-        var bootstrapSize = new FileInfo(image.BootstrapPath).Length;
-        if (!await target.BlobExistsAsync(image.BootstrapDigest, cancellationToken).ConfigureAwait(false))
-            await target.PushBlobAsync(image.BootstrapDigest, bootstrapSize, () => File.OpenRead(image.BootstrapPath), cancellationToken).ConfigureAwait(false);
+        long plainLength = new FileInfo(image.BootstrapPath).Length;
+        var (compressedPath, bootstrapDigest, bootstrapSize) = BootstrapLayer.Compress(image.BootstrapPath);
+        progress?.Report($"bootstrap: {plainLength:N0} bytes, {bootstrapSize:N0} compressed");
+        if (!await target.BlobExistsAsync(bootstrapDigest, cancellationToken).ConfigureAwait(false))
+            await target.PushBlobAsync(bootstrapDigest, bootstrapSize, () => File.OpenRead(compressedPath), cancellationToken).ConfigureAwait(false);
         layers.Add(new Descriptor
         {
-            MediaType = MediaTypes.RafsBootstrap,
-            Digest = image.BootstrapDigest,
+            MediaType = MediaTypes.RafsBootstrapZstd,
+            Digest = bootstrapDigest,
             Size = bootstrapSize,
-            Annotations = new() { [MediaTypes.AnnotationRafsVersion] = "1" },
+            Annotations = new()
+            {
+                [MediaTypes.AnnotationRafsVersion] = "1",
+                [MediaTypes.AnnotationRafsBootstrapLength] = plainLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
         });
 
         var sourceConfig = image.Source.Manifest.Config;

@@ -46,27 +46,17 @@ public sealed class RafsImage : IDisposable
         string? keepDirectory, long maxBootstrapBytes, CancellationToken cancellationToken)
     {
         var image = await ResolveAsync(store, platform, pinnedDigest, keepDirectory, cancellationToken).ConfigureAwait(false);
-        var bootstrapLayers = image.Manifest.Layers.Where(l => l.MediaType == MediaTypes.RafsBootstrap).ToList();
-        if (bootstrapLayers.Count != 1)
-            throw new P2PDistException($"{store.Reference}: not a Rafs image (manifest {image.Raw.Digest} has {bootstrapLayers.Count} layers of type {MediaTypes.RafsBootstrap}, expected 1)");
+        var bootstrapLayer = BootstrapLayer.Find(image, store.Reference.ToString());
         // Before anything is fetched (review L4): the download itself is then bounded, as VerifyingStream stops at the declared size.
-        long limit = Math.Min(maxBootstrapBytes, BootstrapMemory.MaxLength);
-        if (bootstrapLayers[0].Size > limit || bootstrapLayers[0].Size < 0)
-            throw new P2PDistException($"{store.Reference}: bootstrap {bootstrapLayers[0].Digest} is declared as {bootstrapLayers[0].Size:N0} bytes, over the {limit:N0}-byte limit; not downloaded");
+        long plainLength = BootstrapLayer.PlainLength(bootstrapLayer, Math.Min(maxBootstrapBytes, BootstrapMemory.MaxLength), store.Reference.ToString());
         var scratch = keepDirectory is null
             ? ScratchDirectory.Create(workDirectory, "p2pdist-image-").FullName
             : Directory.CreateDirectory(keepDirectory).FullName;
         try
         {
             string path = Path.Combine(scratch, "bootstrap");
-            if (!await MatchesAsync(path, bootstrapLayers[0].Digest, cancellationToken).ConfigureAwait(false))
-            {
-                string partial = path + ".partial";
-                await using (var source = await store.OpenBlobAsync(bootstrapLayers[0], cancellationToken).ConfigureAwait(false))
-                await using (var target = File.Create(partial))
-                    await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
-                File.Move(partial, path, overwrite: true);
-            }
+            if (!await BootstrapLayer.IsKeptAsync(path, bootstrapLayer, cancellationToken).ConfigureAwait(false))
+                await BootstrapLayer.DownloadAsync(store, bootstrapLayer, plainLength, path, cancellationToken).ConfigureAwait(false);
             if (keepDirectory is not null)
                 await File.WriteAllBytesAsync(Path.Combine(scratch, "manifest.json"), image.Raw.Bytes, cancellationToken).ConfigureAwait(false);
             var bootstrap = RafsBootstrap.Open(path);
@@ -110,15 +100,6 @@ public sealed class RafsImage : IDisposable
         }
         var fetched = await store.GetManifestAsync(pinnedDigest, cancellationToken).ConfigureAwait(false);
         return ManifestResolver.FromBytes(fetched, store.Reference);
-    }
-
-    /// <summary>Whether a kept file is whole and is the blob the manifest names (its SHA-256 digest).</summary>
-    private static async Task<bool> MatchesAsync(string path, string digest, CancellationToken cancellationToken)
-    {
-        if (!File.Exists(path))
-            return false;
-        await using var file = File.OpenRead(path);
-        return "sha256:" + Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(file, cancellationToken).ConfigureAwait(false)) == digest;
     }
 
     /// <summary>Downloads a blob whole into the scratch folder, checking its digest; returns its path.</summary>
