@@ -188,8 +188,8 @@ for rate in $links; do
     stargz_run "eo-$rate-$i" "$r/numpy:v1-esgz-opt"; eo+=("$elapsed"); eob+=("$bytes")
     p2pdist_run "p-$rate-$i" "$r/numpy:v1-rafs"; p+=("$elapsed"); pb+=("$bytes")
   done
-  mo=$(median "${o[@]}") me=$(median "${e[@]}")
-  [ "$rate" = "${links%% *}" ] && me_first=$me meo=$(median "${eo[@]}") mp=$(median "${p[@]}")
+  mo=$(median "${o[@]}") me=$(median "${e[@]}") meo=$(median "${eo[@]}") mp=$(median "${p[@]}")
+  [ "$rate" = "${links%% *}" ] && me_first=$me
   echo "| $rate | $mo s (${o[*]}) | $me s (${e[*]}) | $meo s (${eo[*]}) | $mp s (${p[*]}) | $(awk "BEGIN{printf \"%.2f\", $mp/$me}")x | $(mb "$(median "${ob[@]}")") / $(mb "$(median "${eb[@]}")") / $(mb "$(median "${eob[@]}")") / $(mb "$(median "${pb[@]}")") |"
 done
 

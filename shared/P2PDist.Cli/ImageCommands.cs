@@ -11,6 +11,7 @@ internal static class ImageCommands
     public static Command Create() => new("image", "Build and examine Rafs images")
     {
         Convert(),
+        Optimize.OptimizeCommand.Create(),
         Inspect(),
         Check(),
         Unpack(),
@@ -22,7 +23,7 @@ internal static class ImageCommands
         var flags = new RegistryFlags();
         var source = new Argument<string>("SOURCE") { Description = "OCI image to convert: host[:port]/repo[:tag|@sha256:...] or oci:DIR[:tag]" };
         var target = new Argument<string>("TARGET") { Description = "Where to push the Rafs image: host[:port]/repo[:tag] or oci:DIR[:tag]" };
-        var chunkSize = new Option<string>("--chunk-size") { Description = "Chunk size, a power of two from 64K to 16M", DefaultValueFactory = _ => "1M" };
+        var chunkSize = new Option<string>("--chunk-size") { Description = "Chunk size, a power of two from 64K to 16M", DefaultValueFactory = _ => ConvertOptions.DefaultChunkSizeText };
         var compression = new Option<string>("--compression") { Description = "Chunk compression: zstd, lz4 or none", DefaultValueFactory = _ => "zstd" };
         var digest = new Option<string>("--digest") { Description = "Chunk digest: blake3 or sha256", DefaultValueFactory = _ => "blake3" };
         var platform = new Option<string>("--platform") { Description = "Platform to pick from an image index", DefaultValueFactory = _ => "linux/amd64" };

@@ -14,7 +14,9 @@ namespace P2PDist.Peer.FileSystem;
 /// the inode records, and a read is cut into chunk slices that the <see cref="ChunkProvider"/> fills.
 /// A read waits at most <see cref="ReadTimeout"/>; past it, or on any fetch or verification failure, EIO.
 /// </summary>
-internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chunks, FileMaterializer? materializer, TimeSpan readTimeout, ILogger log) : IFuseFileSystem
+/// <param name="recorder">Told of every read, when the mount records what a workload reads (image optimize).</param>
+internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chunks, FileMaterializer? materializer, TimeSpan readTimeout, ILogger log,
+    ReadRecorder? recorder = null) : IFuseFileSystem
 {
     /// <summary>The first window of a file read in sequence: the kernel's own default readahead (128 KiB).</summary>
     private const int InitialReadaheadBytes = 128 << 10;
@@ -167,6 +169,7 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         if (offset >= inode.Size)
             return 0;
         int length = (int)Math.Min((ulong)destination.Length, inode.Size - offset);
+        recorder?.Read((uint)node);
         // The fetch is asynchronous; the worker thread waits for it. A cache hit completes synchronously and
         // writes straight into the reply buffer. The token carries both the read deadline and INTERRUPT: the
         // session arms it per request (see FuseSession.RequestToken).

@@ -33,16 +33,17 @@ public sealed class SnapshotLayout(string root)
 
     /// <summary>
     /// The lower directories of a snapshot over <paramref name="ancestors"/> (nearest first): each committed
-    /// layer's directory, down to the first remote layer, which stands for its image's mount and everything under it.
+    /// layer's directory, down to the first remote layer, which stands for its image's mount
+    /// (<paramref name="imageRoot"/>, given when the chain has remote layers) and everything under it.
     /// </summary>
-    public static List<string> Lowers(IReadOnlyList<SnapshotRecord> ancestors, Func<RemoteLayer, string> imageRoot, Func<long, string> upperOf)
+    public static List<string> Lowers(IReadOnlyList<SnapshotRecord> ancestors, string? imageRoot, Func<long, string> upperOf)
     {
         var lowers = new List<string>();
         foreach (var ancestor in ancestors)
         {
-            if (ancestor.Remote is { } remote)
+            if (ancestor.Remote is not null)
             {
-                lowers.Add(imageRoot(remote));
+                lowers.Add(imageRoot ?? throw new InvalidOperationException("a chain with a remote layer needs its image's root"));
                 break;
             }
             lowers.Add(upperOf(ancestor.Id));

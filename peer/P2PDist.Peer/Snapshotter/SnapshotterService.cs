@@ -242,19 +242,20 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     private async Task<Mount[]> MountsOfAsync(SnapshotRecord snapshot, CancellationToken cancellationToken)
     {
         var ancestors = store.Ancestors(snapshot);
-        var roots = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var remote in ancestors.Select(a => a.Remote).OfType<RemoteLayer>().Take(1))
+        // Every remote layer of a chain is of one image (one manifest): its one FUSE root stands for them all.
+        string? root = null;
+        if (ancestors.Select(a => a.Remote).OfType<RemoteLayer>().FirstOrDefault() is { } remote)
         {
             try
             {
-                roots[remote.ManifestDigest] = await images.EnsureAsync(remote, cancellationToken);
+                root = await images.EnsureAsync(remote, cancellationToken);
             }
             catch (P2PDistException e)
             {
                 throw Fail(StatusCode.Unavailable, $"snapshot {Show(snapshot.Name)}: {e.Message}");
             }
         }
-        var lowers = SnapshotLayout.Lowers(ancestors, r => roots[r.ManifestDigest], layout.UpperOf);
+        var lowers = SnapshotLayout.Lowers(ancestors, root, layout.UpperOf);
         return layout.MountsFor(snapshot, lowers);
     }
 

@@ -12,12 +12,10 @@ namespace P2PDist.Cli.Containerd;
 /// </summary>
 public sealed class LazyPull(ContainerdConnection containerd, string snapshotter, TextWriter output)
 {
-    private const int MaxConfigBytes = 16 << 20;
-
     public async Task<string> RunAsync(IImageStore registry, string reference, bool plainHttp, CancellationToken cancellationToken)
     {
         var image = await ManifestResolver.ResolveAsync(registry, "linux/amd64", cancellationToken);
-        byte[] config = await ReadConfigAsync(registry, image.Manifest.Config, cancellationToken);
+        byte[] config = await ConfigBlob.ReadAsync(registry, image.Manifest.Config, cancellationToken);
         var plan = RafsPullPlan.From(image.Manifest, config, reference, snapshotter);
         string manifestDigest = image.Raw.Digest;
 
@@ -41,16 +39,6 @@ public sealed class LazyPull(ContainerdConnection containerd, string snapshotter
         }
         output.WriteLine($"pulled {reference} {manifestDigest} lazily: {plan.LayerDigests.Count} remote layers, no layer data downloaded");
         return manifestDigest;
-    }
-
-    private static async Task<byte[]> ReadConfigAsync(IImageStore registry, Descriptor config, CancellationToken cancellationToken)
-    {
-        if (config.Size is < 0 or > MaxConfigBytes)
-            throw new P2PDistException($"{registry.Reference}: config {config.Digest} declares {config.Size} bytes (limit {MaxConfigBytes >> 20} MiB)");
-        await using var stream = await registry.OpenBlobAsync(config, cancellationToken);
-        using var buffer = new MemoryStream();
-        await stream.CopyToAsync(buffer, cancellationToken);
-        return buffer.ToArray(); // the store checked its digest by the end of the stream
     }
 
     private static string Short(string chainId) => chainId["sha256:".Length..][..12];

@@ -6,7 +6,13 @@ namespace P2PDist.Conversion.Images;
 public sealed record ConvertOptions
 {
     /// <summary>1 MiB, as Nydus: large enough for cheap metadata, small enough for lazy reads to fetch little.</summary>
-    public uint ChunkSize { get; init; } = 1 << 20;
+    public uint ChunkSize { get; init; } = DefaultChunkSize;
+
+    /// <summary>The chunk size of a conversion that names none (bench/RESULTS.md, "Cold start": chosen by the measurements there).</summary>
+    public const uint DefaultChunkSize = 1 << 20;
+
+    /// <summary><see cref="DefaultChunkSize"/> as the command line writes it (e.g. 256K, 1M).</summary>
+    public static string DefaultChunkSizeText => DefaultChunkSize % (1 << 20) == 0 ? $"{DefaultChunkSize >> 20}M" : $"{DefaultChunkSize >> 10}K";
 
     public ChunkCompression Compression { get; init; } = ChunkCompression.Zstd;
 

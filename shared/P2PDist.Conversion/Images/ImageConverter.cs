@@ -15,7 +15,9 @@ public sealed record BuiltImage(
     IReadOnlyList<RafsBlob> AllBlobs,
     ResolvedImage Source,
     string? DictionaryRepository,
-    ConversionStats Stats);
+    ConversionStats Stats,
+    TreeNode Tree,
+    ChunkTableBuilder Chunks);
 
 /// <summary>
 /// Converts an OCI image into Rafs: streams each layer once (verified against its digest), applies it to the
@@ -63,7 +65,20 @@ public sealed class ImageConverter
         stats.UniqueChunks = table.Chunks.Count - stats.DictionaryChunks;
         stats.StoredCompressedBytes = blobs.Sum(b => b.Size);
         stats.Elapsed = clock.Elapsed;
-        return new BuiltImage(bootstrapPath, OciDigest.Sha256(bootstrap), blobs, table.Blobs, image, dictionary?.Repository, stats);
+        return new BuiltImage(bootstrapPath, OciDigest.Sha256(bootstrap), blobs, table.Blobs, image, dictionary?.Repository, stats, root, table);
+    }
+
+    /// <summary>
+    /// The same image with another prefetch table: only the bootstrap is written again (the blobs are the
+    /// same), as <c>image optimize</c> does once it has recorded what the workload reads.
+    /// </summary>
+    public async Task<BuiltImage> WithPrefetchTableAsync(BuiltImage built, IReadOnlyList<string> prefetchPaths, string workDirectory, CancellationToken cancellationToken)
+    {
+        var bootstrap = new BootstrapWriter(_options.Digest, _options.ChunkSize).Write(built.Tree, built.Chunks, prefetchPaths);
+        string bootstrapPath = Path.Combine(workDirectory, "bootstrap-prefetch");
+        await File.WriteAllBytesAsync(bootstrapPath, bootstrap, cancellationToken).ConfigureAwait(false);
+        built.Stats.BootstrapBytes = bootstrap.Length;
+        return built with { BootstrapPath = bootstrapPath, BootstrapDigest = OciDigest.Sha256(bootstrap) };
     }
 
     private async Task<ChunkDictionary?> LoadDictionaryAsync(string workDirectory, CancellationToken cancellationToken)

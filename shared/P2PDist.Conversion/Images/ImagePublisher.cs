@@ -65,7 +65,7 @@ public sealed class ImagePublisher(IProgress<string>? progress = null)
         });
 
         var sourceConfig = image.Source.Manifest.Config;
-        byte[] configBytes = RafsConfig.WithRafsLayers(await ReadSmallBlobAsync(source, sourceConfig, cancellationToken).ConfigureAwait(false),
+        byte[] configBytes = RafsConfig.WithRafsLayers(await ConfigBlob.ReadAsync(source, sourceConfig, cancellationToken).ConfigureAwait(false),
             layers.Select(l => l.Digest), $"{source.Reference}: config {sourceConfig.Digest}");
         string configDigest = OciDigest.Sha256(configBytes);
         if (!await target.BlobExistsAsync(configDigest, cancellationToken).ConfigureAwait(false))
@@ -94,15 +94,5 @@ public sealed class ImagePublisher(IProgress<string>? progress = null)
             throw new P2PDistException($"target {target.Reference} names digest {wanted}, but the converted manifest is {OciDigest.Sha256(manifestBytes)}; give a tag instead");
         await target.PushManifestAsync(tag, manifestBytes, MediaTypes.OciManifest, cancellationToken).ConfigureAwait(false);
         return OciDigest.Sha256(manifestBytes);
-    }
-
-    private static async Task<byte[]> ReadSmallBlobAsync(IImageStore store, Descriptor blob, CancellationToken cancellationToken)
-    {
-        if (blob.Size is < 0 or > 16 << 20)
-            throw new P2PDistException($"{store.Reference}: config {blob.Digest} declares {blob.Size} bytes (limit 16 MiB)");
-        await using var stream = await store.OpenBlobAsync(blob, cancellationToken).ConfigureAwait(false);
-        using var buffer = new MemoryStream();
-        await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-        return buffer.ToArray();
     }
 }

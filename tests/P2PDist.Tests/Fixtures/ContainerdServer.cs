@@ -55,8 +55,6 @@ public sealed class ContainerdServer : IAsyncDisposable
                 "[proxy_plugins.p2pdist]",
                 "  type = \"snapshot\"",
                 $"  address = \"{proxySnapshotterSocket}\"",
-                "[plugins.\"io.containerd.grpc.v1.cri\"]",
-                "  disable_snapshot_annotations = false",
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd]",
                 "  snapshotter = \"p2pdist\"",
                 "  disable_snapshot_annotations = false",
