@@ -5,8 +5,9 @@ namespace P2PDist.Peer.Fetch;
 
 /// <summary>
 /// Warms the chunk cache when a mount starts: first the files of the image's prefetch table (directories
-/// expand to every file under them), in table order, one chunk at a time so a reader's miss never queues
-/// behind it; then, when asked, every other chunk of the image (see <see cref="WholeImageWarmer"/>).
+/// expand to every file under them), in table order, <see cref="TableConcurrency"/> requests at a time beside
+/// the readers' own (which never wait for it: a chunk both want is one fetch); then, when asked, every other
+/// chunk of the image (see <see cref="WholeImageWarmer"/>).
 /// </summary>
 internal sealed class Prefetcher : IDisposable
 {
@@ -28,15 +29,25 @@ internal sealed class Prefetcher : IDisposable
         int listed = 0, failed = 0;
         try
         {
+            // In table order, a few at a time: the table of a start-up lists many small files, and one request
+            // after another would pay a registry round trip each; more would take the link from the readers.
+            var slots = new SemaphoreSlim(TableConcurrency); // not disposed: a warm cut short by Stop may release it later
+            var warming = new List<Task<int>>();
             for (uint p = 0; p < bootstrap.PrefetchCount; p++)
             {
                 foreach (uint ino in FilesUnder(bootstrap, bootstrap.GetPrefetchIno(p)))
                 {
                     foreach (uint chunk in ChunksOf(bootstrap, ino))
-                        failed += await WarmAsync(bootstrap, provider, chunk, done, log, stop).ConfigureAwait(false);
+                    {
+                        if (!done.Add(chunk))
+                            continue;
+                        await slots.WaitAsync(stop).ConfigureAwait(false);
+                        warming.Add(WarmThenReleaseAsync(bootstrap, provider, chunk, slots, log, stop));
+                    }
                 }
                 listed++;
             }
+            failed += (await Task.WhenAll(warming).ConfigureAwait(false)).Sum();
             if (wholeImage)
             {
                 var (warmed, warmFailures) = await new WholeImageWarmer(bootstrap, provider, concurrency, log).RunAsync(done, stop).ConfigureAwait(false);
@@ -52,10 +63,11 @@ internal sealed class Prefetcher : IDisposable
         }
     }
 
-    private static async Task<int> WarmAsync(RafsBootstrap bootstrap, ChunkProvider provider, uint chunkIndex, HashSet<uint> done, ILogger log, CancellationToken stop)
+    /// <summary>Prefetch-table chunks fetched at once (each may be a merged run of the chunks after it).</summary>
+    internal const int TableConcurrency = 4;
+
+    private static async Task<int> WarmThenReleaseAsync(RafsBootstrap bootstrap, ChunkProvider provider, uint chunkIndex, SemaphoreSlim slots, ILogger log, CancellationToken stop)
     {
-        if (!done.Add(chunkIndex))
-            return 0;
         try
         {
             await provider.WarmAsync(chunkIndex, stop).ConfigureAwait(false);
@@ -65,6 +77,10 @@ internal sealed class Prefetcher : IDisposable
         {
             log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(chunkIndex).Digest, e.Message);
             return 1;
+        }
+        finally
+        {
+            slots.Release();
         }
     }
 
