@@ -6,10 +6,11 @@
 #   estargz:         ctr-remote image rpull --snapshotter stargz + ctr run             (the stargz snapshotter)
 #   estargz-opt:     the same, image made by ctr-remote image optimize (prefetch landmarks from a real run)
 #   p2pdist:         p2pdist image pull (lazy) + ctr run --snapshotter p2pdist, the converter's and peer's defaults
+#   p2pdist-opt:     the same, image made by p2pdist image optimize (its prefetch table recorded from a real run)
 # plus the registry bytes served until the first output (tc's byte counter on the registry's egress class).
 # Then a chunk-size sweep of P2PDist at the first link: one conversion per size, the same runs, with the
 # bootstrap and blob sizes of each conversion.
-# Image: Debian bookworm with python3, numpy and scipy (bench/lib/numpy-rootfs.sh), four gzip layers
+# Image: Debian bookworm with python3, numpy and scipy (deploy/scripts/debian-rootfs.sh), four gzip layers
 # (everything else, /usr/lib/x86_64-linux-gnu, /usr/lib/python3.11, /usr/lib/python3), parent directory
 # entries in every layer. Links: the registry's egress limited with tc (htb on its source port).
 # Cold: containerd's image, content and snapshots removed, a fresh peer data dir and stargz root, page cache dropped.
@@ -45,7 +46,7 @@ trap cleanup EXIT
 cache=/var/cache/p2pdist-bench
 layout=$cache/numpy-oci
 if [ ! -s "$layout/index.json" ]; then
-  tarball=$(bench/lib/numpy-rootfs.sh "$cache")
+  tarball=$(deploy/scripts/debian-rootfs.sh "$cache" numpy python3,python3-numpy,python3-scipy)
   mkdir -p "$work/tree"
   tar --xattrs --xattrs-include='*' --numeric-owner -C "$work/tree" -xf "$tarball"
   rm -rf "$layout.partial"
@@ -130,6 +131,7 @@ cr images push --plain-http "$r/numpy:v1-esgz" >/dev/null
 cr images optimize --oci --args '["python3","-c","import numpy"]' "$plain" "$r/numpy:v1-esgz-opt" >"$work/optimize.log" 2>&1
 cr images push --plain-http "$r/numpy:v1-esgz-opt" >/dev/null
 $p2pdist image convert "$r/numpy:v1" "$r/numpy:v1-rafs" --plain-http >"$work/convert-default.log"
+$p2pdist image optimize "$plain" "$r/numpy:v1-rafs-opt" --plain-http -- python3 -c 'import numpy' >"$work/optimize-p2pdist.log"
 for size in $chunk_sizes; do
   $p2pdist image convert "$r/numpy:v1" "$r/numpy:v1-rafs-$size" --plain-http --chunk-size "$size" >"$work/convert-$size.log"
 done
@@ -169,28 +171,29 @@ p2pdist_run() { # id ref
   forget_images; stop_stargz; start_peer; snapshotter_ready p2pdist "$1"
   snapshotter=p2pdist ref=$2; timed "$1" $p2pdist image pull --address "$run/containerd.sock" --plain-http "$ref"
 }
-blob_sizes() { # convert log -> "bootstrap bytes / blob bytes"
+blob_sizes() { # tag -> "bootstrap bytes (compressed, as fetched) blob bytes"
   local m; m=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$r/v2/numpy/manifests/$1")
-  echo "$m" | jq -r '[.layers[] | select(.mediaType|test("bootstrap")) | .size] | add' | tr '\n' ' '
+  echo "$m" | jq -r '.layers[] | select(.mediaType|test("bootstrap")) | "\(.size)/\(.annotations["io.p2pdist.rafs.bootstrap.length"])"' | tr '\n' ' '
   echo "$m" | jq -r '[.layers[] | select(.mediaType|test("blob")) | .size] | add'
 }
 
 echo "## Cold start of python3 + numpy ($(date -u +%F), $(nproc) cores, $(du -sm "$layout" | cut -f1) MB image in 4 gzip layers, registry egress limited with tc, cold, median of $runs)"
 echo
-echo "| link | overlayfs (full pull) | eStargz | optimized eStargz | P2PDist (defaults) | P2PDist / eStargz | registry MB to first output (overlayfs / eStargz / opt / P2PDist) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| link | overlayfs (full pull) | eStargz | optimized eStargz | P2PDist (defaults) | P2PDist optimized | P2PDist / eStargz | P2PDist opt. / eStargz opt. | registry MB to first output (overlayfs / eStargz / eStargz opt. / P2PDist / P2PDist opt.) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for rate in $links; do
   limit "$rate"
-  o=() e=() eo=() p=() ob=() eb=() eob=() pb=()
+  o=() e=() eo=() p=() po=() ob=() eb=() eob=() pb=() pob=()
   for i in $(seq 1 "$runs"); do
     overlayfs_run "o-$rate-$i"; o+=("$elapsed"); ob+=("$bytes")
     stargz_run "e-$rate-$i" "$r/numpy:v1-esgz"; e+=("$elapsed"); eb+=("$bytes")
     stargz_run "eo-$rate-$i" "$r/numpy:v1-esgz-opt"; eo+=("$elapsed"); eob+=("$bytes")
     p2pdist_run "p-$rate-$i" "$r/numpy:v1-rafs"; p+=("$elapsed"); pb+=("$bytes")
+    p2pdist_run "po-$rate-$i" "$r/numpy:v1-rafs-opt"; po+=("$elapsed"); pob+=("$bytes")
   done
-  mo=$(median "${o[@]}") me=$(median "${e[@]}") meo=$(median "${eo[@]}") mp=$(median "${p[@]}")
+  mo=$(median "${o[@]}") me=$(median "${e[@]}") meo=$(median "${eo[@]}") mp=$(median "${p[@]}") mpo=$(median "${po[@]}")
   [ "$rate" = "${links%% *}" ] && me_first=$me
-  echo "| $rate | $mo s (${o[*]}) | $me s (${e[*]}) | $meo s (${eo[*]}) | $mp s (${p[*]}) | $(awk "BEGIN{printf \"%.2f\", $mp/$me}")x | $(mb "$(median "${ob[@]}")") / $(mb "$(median "${eb[@]}")") / $(mb "$(median "${eob[@]}")") / $(mb "$(median "${pb[@]}")") |"
+  echo "| $rate | $mo s (${o[*]}) | $me s (${e[*]}) | $meo s (${eo[*]}) | $mp s (${p[*]}) | $mpo s (${po[*]}) | $(awk "BEGIN{printf \"%.2f\", $mp/$me}")x | $(awk "BEGIN{printf \"%.2f\", $mpo/$meo}")x | $(mb "$(median "${ob[@]}")") / $(mb "$(median "${eb[@]}")") / $(mb "$(median "${eob[@]}")") / $(mb "$(median "${pb[@]}")") / $(mb "$(median "${pob[@]}")") |"
 done
 
 [ -n "$chunk_sizes" ] || exit 0
@@ -198,7 +201,7 @@ first_link=${links%% *}
 echo
 echo "P2PDist by chunk size at $first_link (the same run; eStargz at this link above: $me_first s)"
 echo
-echo "| chunk size | time to first output | registry MB to first output | bootstrap bytes | blob bytes |"
+echo "| chunk size | time to first output | registry MB to first output | bootstrap bytes, fetched (zstd) / plain | blob bytes |"
 echo "|---|---|---|---|---|"
 limit "$first_link"
 for size in $chunk_sizes; do
