@@ -158,11 +158,15 @@ public sealed class ChunkProvider : IDisposable
     public void Unpin(uint chunkIndex) => cache.Unpin(bootstrap.GetChunk(chunkIndex).Digest);
 
     /// <summary>Makes sure a chunk is in the cache (prefetch), sharing any fetch already under way.</summary>
-    public async Task WarmAsync(uint chunkIndex, CancellationToken cancellationToken)
+    /// <param name="followingBytes">
+    /// How much of what follows in the blob the fetch may take along (up to the merge size): the rest of the
+    /// file being prefetched, not the files after it, which nobody asked for.
+    /// </param>
+    public async Task WarmAsync(uint chunkIndex, int followingBytes, CancellationToken cancellationToken)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (!cache.Contains(chunk.Digest))
-            await GetOrFetch(chunkIndex, chunk, mergeBytes, neighbourBytes: 0).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes: 0).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ namespace P2PDist.Peer.Fetch;
 
 /// <summary>
 /// Warms the chunk cache when a mount starts: first the files of the image's prefetch table (directories
-/// expand to every file under them), in table order, <see cref="TableConcurrency"/> requests at a time beside
+/// expand to every file under them), in table order, <see cref="TableConcurrency"/> files at a time beside
 /// the readers' own (which never wait for it: a chunk both want is one fetch); then, when asked, every other
 /// chunk of the image (see <see cref="WholeImageWarmer"/>).
 /// </summary>
@@ -37,13 +37,11 @@ internal sealed class Prefetcher : IDisposable
             {
                 foreach (uint ino in FilesUnder(bootstrap, bootstrap.GetPrefetchIno(p)))
                 {
-                    foreach (uint chunk in ChunksOf(bootstrap, ino))
-                    {
-                        if (!done.Add(chunk))
-                            continue;
-                        await slots.WaitAsync(stop).ConfigureAwait(false);
-                        warming.Add(WarmThenReleaseAsync(bootstrap, provider, chunk, slots, log, stop));
-                    }
+                    var chunks = ChunksOf(bootstrap, ino).Where(done.Add).ToList();
+                    if (chunks.Count == 0)
+                        continue;
+                    await slots.WaitAsync(stop).ConfigureAwait(false);
+                    warming.Add(WarmFileThenReleaseAsync(bootstrap, provider, chunks, slots, log, stop));
                 }
                 listed++;
             }
@@ -63,20 +61,34 @@ internal sealed class Prefetcher : IDisposable
         }
     }
 
-    /// <summary>Prefetch-table chunks fetched at once (each may be a merged run of the chunks after it).</summary>
+    /// <summary>Prefetch-table files fetched at once (each in merged runs of its chunks).</summary>
     internal const int TableConcurrency = 4;
 
-    private static async Task<int> WarmThenReleaseAsync(RafsBootstrap bootstrap, ChunkProvider provider, uint chunkIndex, SemaphoreSlim slots, ILogger log, CancellationToken stop)
+    /// <summary>
+    /// One file's chunks in order, one fetch after another: the first takes the rest of the file along (up to the
+    /// merge size), so the others are cache hits, or start where a run stopped. The files are what run side by side.
+    /// </summary>
+    private static async Task<int> WarmFileThenReleaseAsync(RafsBootstrap bootstrap, ChunkProvider provider, List<uint> chunks, SemaphoreSlim slots,
+        ILogger log, CancellationToken stop)
     {
+        int failed = 0;
         try
         {
-            await provider.WarmAsync(chunkIndex, stop).ConfigureAwait(false);
-            return 0;
-        }
-        catch (Exception e) when (e is P2PDistException or P2PDist.Oci.OciException or IOException)
-        {
-            log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(chunkIndex).Digest, e.Message);
-            return 1;
+            long rest = chunks.Sum(c => (long)bootstrap.GetChunk(c).CompressedSize);
+            foreach (uint chunk in chunks)
+            {
+                rest -= bootstrap.GetChunk(chunk).CompressedSize;
+                try
+                {
+                    await provider.WarmAsync(chunk, (int)Math.Min(rest, int.MaxValue), stop).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is P2PDistException or P2PDist.Oci.OciException or IOException)
+                {
+                    log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(chunk).Digest, e.Message);
+                    failed++;
+                }
+            }
+            return failed;
         }
         finally
         {

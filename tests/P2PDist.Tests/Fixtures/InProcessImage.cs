@@ -27,7 +27,8 @@ public sealed class InProcessImage : IDisposable
     public byte[][] Files { get; }
 
     /// <summary>Files of <paramref name="chunksPerFile"/> chunks each, every chunk distinct.</summary>
-    public static InProcessImage Build(int fileCount, int chunksPerFile, int seed)
+    /// <param name="prefetchPaths">The image's prefetch table.</param>
+    public static InProcessImage Build(int fileCount, int chunksPerFile, int seed, IReadOnlyList<string>? prefetchPaths = null)
     {
         var files = Enumerable.Range(0, fileCount).Select(i => SampleImages.Bytes((int)ChunkSize * chunksPerFile, seed + i)).ToArray();
         var table = new ChunkTableBuilder();
@@ -46,7 +47,7 @@ public sealed class InProcessImage : IDisposable
             }
             root.Children![$"f{f}"] = file;
         }
-        var bootstrap = RafsBootstrap.FromBytes(new BootstrapWriter(DigestAlgorithm.Blake3, ChunkSize).Write(root, table, []));
+        var bootstrap = RafsBootstrap.FromBytes(new BootstrapWriter(DigestAlgorithm.Blake3, ChunkSize).Write(root, table, prefetchPaths ?? []));
         return new InProcessImage(bootstrap, blobBytes.ToArray(), files);
     }
 
