@@ -45,35 +45,33 @@ public static class BootstrapLayer
     }
 
     /// <summary>
-    /// Downloads the layer (its digest checked by the store's stream) into <paramref name="path"/> as the plain
-    /// bootstrap of exactly <paramref name="plainLength"/> bytes; written beside and moved into place, so a
-    /// failure leaves no file. Also writes the record <see cref="IsKeptAsync"/> trusts on the next open.
+    /// Downloads the layer into <paramref name="path"/> as the plain bootstrap of exactly <paramref name="plainLength"/>
+    /// bytes. A compressed layer is downloaded whole first and its digest checked (by the store's stream) before a
+    /// byte of it is decompressed: a damaged or forged layer is named as such, and the decompressor only ever sees
+    /// verified input. Files are written beside and moved into place, so a failure leaves none; the record
+    /// <see cref="IsKeptAsync"/> trusts on the next open is written last.
     /// </summary>
     public static async Task DownloadAsync(IImageStore store, Descriptor layer, long plainLength, string path, CancellationToken cancellationToken)
     {
-        string partial = path + ".partial";
+        string partial = path + ".partial", compressed = path + ".zst.partial";
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         try
         {
-            await using (var fetched = await store.OpenBlobAsync(layer, cancellationToken).ConfigureAwait(false))
-            await using (var plain = layer.MediaType == MediaTypes.RafsBootstrapZstd ? new DecompressionStream(fetched, leaveOpen: true) : fetched)
-            await using (var target = File.Create(partial))
+            string what = $"{store.Reference}: bootstrap {layer.Digest}";
+            if (layer.MediaType == MediaTypes.RafsBootstrapZstd)
             {
-                var buffer = new byte[1 << 16];
-                long written = 0;
-                int read;
-                while ((read = await ReadAsync(plain, buffer, layer, cancellationToken).ConfigureAwait(false)) > 0)
-                {
-                    written += read;
-                    if (written > plainLength)
-                        throw new P2PDistException($"{store.Reference}: bootstrap {layer.Digest} decompresses past its declared {plainLength:N0} bytes");
-                    hash.AppendData(buffer, 0, read);
-                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                }
-                if (written != plainLength)
-                    throw new P2PDistException($"{store.Reference}: bootstrap {layer.Digest} is {written:N0} bytes once decompressed, not the declared {plainLength:N0}");
-                // The digest is checked when the download ends: the zstd frame may end before the blob does.
-                await fetched.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
+                await using (var fetched = await store.OpenBlobAsync(layer, cancellationToken).ConfigureAwait(false))
+                await using (var target = File.Create(compressed))
+                    await fetched.CopyToAsync(target, cancellationToken).ConfigureAwait(false); // the digest is checked at its end
+                await using var plain = new DecompressionStream(File.OpenRead(compressed));
+                await using var output = File.Create(partial);
+                await CopyBoundedAsync(plain, output, hash, plainLength, what, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await using var fetched = await store.OpenBlobAsync(layer, cancellationToken).ConfigureAwait(false);
+                await using var output = File.Create(partial);
+                await CopyBoundedAsync(fetched, output, hash, plainLength, what, cancellationToken).ConfigureAwait(false);
             }
             File.Move(partial, path, overwrite: true);
             await File.WriteAllTextAsync(RecordPath(path), $"{layer.Digest} sha256:{Convert.ToHexStringLower(hash.GetHashAndReset())}\n", cancellationToken).ConfigureAwait(false);
@@ -81,19 +79,36 @@ public static class BootstrapLayer
         finally
         {
             File.Delete(partial);
+            File.Delete(compressed);
         }
     }
 
-    private static async Task<int> ReadAsync(Stream plain, byte[] buffer, Descriptor layer, CancellationToken cancellationToken)
+    /// <summary>Copies the decompressed bootstrap, refusing it once it passes its declared length or if it ends short of it.</summary>
+    private static async Task CopyBoundedAsync(Stream plain, Stream target, IncrementalHash hash, long plainLength, string what, CancellationToken cancellationToken)
     {
-        try
+        var buffer = new byte[1 << 16];
+        long written = 0;
+        while (true)
         {
-            return await plain.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await plain.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ZstdException e)
+            {
+                throw new P2PDistException($"{what}: not valid zstd ({e.Message})");
+            }
+            if (read == 0)
+                break;
+            written += read;
+            if (written > plainLength)
+                throw new P2PDistException($"{what} decompresses past its declared {plainLength:N0} bytes");
+            hash.AppendData(buffer, 0, read);
+            await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
         }
-        catch (ZstdException e)
-        {
-            throw new P2PDistException($"bootstrap {layer.Digest}: not valid zstd ({e.Message})");
-        }
+        if (written != plainLength)
+            throw new P2PDistException($"{what} is {written:N0} bytes once decompressed, not the declared {plainLength:N0}");
     }
 
     /// <summary>
