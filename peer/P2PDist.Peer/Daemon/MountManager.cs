@@ -218,12 +218,7 @@ public sealed class MountManager : IAsyncDisposable
         {
             Directory.CreateDirectory(directory);
             File.WriteAllBytes(Path.Combine(directory, "manifest.json"), image.Image.Raw.Bytes);
-            string bootstrap = Path.Combine(directory, "bootstrap");
-            if (!File.Exists(bootstrap))
-            {
-                File.Copy(image.BootstrapPath, bootstrap + ".partial", overwrite: true);
-                File.Move(bootstrap + ".partial", bootstrap, overwrite: true);
-            }
+            BootstrapLayer.Keep(image.BootstrapPath, Path.Combine(directory, "bootstrap"));
         }
         catch (IOException e)
         {

@@ -129,6 +129,20 @@ public static class BootstrapLayer
 
     private static string RecordPath(string path) => path + ".source";
 
+    /// <summary>
+    /// Copies a downloaded bootstrap and its record to <paramref name="keptPath"/> (a peer keeps one per image for
+    /// remounts without the registry), unless both are there already; the record goes last, so a copy cut short is
+    /// never taken for whole.
+    /// </summary>
+    public static void Keep(string downloadedPath, string keptPath)
+    {
+        if (File.Exists(keptPath) && File.Exists(RecordPath(keptPath)))
+            return;
+        File.Copy(downloadedPath, keptPath + ".partial", overwrite: true);
+        File.Move(keptPath + ".partial", keptPath, overwrite: true);
+        File.Copy(RecordPath(downloadedPath), RecordPath(keptPath), overwrite: true);
+    }
+
     /// <summary>Compresses a built bootstrap for pushing; returns the compressed file's path, digest and size.</summary>
     public static (string Path, string Digest, long Size) Compress(string plainPath)
     {
