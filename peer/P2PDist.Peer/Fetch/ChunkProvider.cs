@@ -165,8 +165,17 @@ public sealed class ChunkProvider : IDisposable
     public async Task WarmAsync(uint chunkIndex, int followingBytes, CancellationToken cancellationToken)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
-        if (!cache.Contains(chunk.Digest))
+        if (cache.Contains(chunk.Digest))
+            return;
+        try
+        {
             await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes: 0).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        {
+            // As in CopyAsync: the fetch joined was another mount's, which closed.
+            await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes: 0).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -188,7 +197,7 @@ public sealed class ChunkProvider : IDisposable
     /// <summary>Chunks of this image in the cache now.</summary>
     public int CountCached() => Enumerable.Range(0, bootstrap.ChunkCount).Count(c => IsCached((uint)c));
 
-    /// <param name="followingBytes">Compressed bytes of the following missing chunks an origin fetch takes along (the readahead).</param>
+    /// <param name="followingBytes">File bytes (uncompressed) of the following missing chunks an origin fetch takes along (the readahead).</param>
     /// <param name="neighbourBytes">Beyond those, the following chunks that fit in this many bytes (see <see cref="NeighbourBytes"/>).</param>
     /// <param name="alone">Fetch just this chunk from the origin, no merged run (see <see cref="WarmAloneAsync"/>).</param>
     private Task<byte[]> GetOrFetch(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, bool alone = false)
@@ -219,7 +228,10 @@ public sealed class ChunkProvider : IDisposable
     /// Fetch order after the cache: peers (one chunk, verified), then the origin (a merged run). Never throws:
     /// whatever goes wrong, <paramref name="done"/> ends with the error and leaves the single-flight table.
     /// </summary>
-    /// <summary>How far an origin run may reach past its first chunk: chunks that begin within <c>Cover</c>, then those that fit within <c>Fit</c> more.</summary>
+    /// <summary>
+    /// How far an origin run may reach past its first chunk: the chunks that begin within <c>Cover</c> bytes of
+    /// file data (uncompressed, as readers and prefetch count), then those whose stored bytes fit in <c>Fit</c> more.
+    /// </summary>
     private readonly record struct RunShape(int Cover, int Fit);
 
     private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done, RunShape shape, bool alone)
@@ -324,18 +336,22 @@ public sealed class ChunkProvider : IDisposable
     {
         var first = bootstrap.GetChunk(chunkIndex);
         var run = new List<uint> { chunkIndex };
-        long covered = first.CompressedSize + (long)Math.Max(0, shape.Cover);
-        long fits = covered + Math.Max(0, shape.Fit);
+        long coveredPlain = 0, fitted = 0;
         long total = first.CompressedSize;
         ulong end = first.CompressedOffset + first.CompressedSize;
         for (uint next = chunkIndex + 1; next < bootstrap.ChunkCount; next++)
         {
             var candidate = bootstrap.GetChunk(next);
-            bool wanted = total < covered || total + candidate.CompressedSize <= fits;
-            if (!wanted || candidate.BlobIndex != first.BlobIndex || candidate.CompressedOffset != end || total + candidate.CompressedSize > mergeBytes
+            bool inCover = coveredPlain < shape.Cover;
+            if (!(inCover || fitted + candidate.CompressedSize <= shape.Fit)
+                || candidate.BlobIndex != first.BlobIndex || candidate.CompressedOffset != end || total + candidate.CompressedSize > mergeBytes
                 || _inFlight.Contains(candidate.Digest) || cache.Contains(candidate.Digest))
                 break;
             run.Add(next);
+            if (inCover)
+                coveredPlain += candidate.UncompressedSize;
+            else
+                fitted += candidate.CompressedSize;
             total += candidate.CompressedSize;
             end += candidate.CompressedSize;
         }

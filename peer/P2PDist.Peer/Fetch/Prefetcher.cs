@@ -27,12 +27,12 @@ internal sealed class Prefetcher : IDisposable
     {
         var done = new HashSet<uint>();
         int listed = 0, failed = 0;
+        var warming = new List<Task<int>>();
         try
         {
             // In table order, a few at a time: the table of a start-up lists many small files, and one request
             // after another would pay a registry round trip each; more would take the link from the readers.
             var slots = new SemaphoreSlim(TableConcurrency); // not disposed: a warm cut short by Stop may release it later
-            var warming = new List<Task<int>>();
             for (uint p = 0; p < bootstrap.PrefetchCount; p++)
             {
                 foreach (uint ino in FilesUnder(bootstrap, bootstrap.GetPrefetchIno(p)))
@@ -59,6 +59,11 @@ internal sealed class Prefetcher : IDisposable
         {
             // Unmounted while prefetching.
         }
+        finally
+        {
+            // Completion must mean that nothing here touches the bootstrap any more: the unmount unmaps it next.
+            await Task.WhenAll(warming).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Prefetch-table files fetched at once (each in merged runs of its chunks).</summary>
@@ -74,10 +79,10 @@ internal sealed class Prefetcher : IDisposable
         int failed = 0;
         try
         {
-            long rest = chunks.Sum(c => (long)bootstrap.GetChunk(c).CompressedSize);
+            long rest = chunks.Sum(c => (long)bootstrap.GetChunk(c).UncompressedSize);
             foreach (uint chunk in chunks)
             {
-                rest -= bootstrap.GetChunk(chunk).CompressedSize;
+                rest -= bootstrap.GetChunk(chunk).UncompressedSize;
                 try
                 {
                     await provider.WarmAsync(chunk, (int)Math.Min(rest, int.MaxValue), stop).ConfigureAwait(false);

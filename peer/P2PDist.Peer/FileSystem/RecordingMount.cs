@@ -47,9 +47,12 @@ public sealed class RecordingMount : IDisposable
         }
     }
 
+    /// <summary>Unmounts, then waits (bounded) for every fetch to end before the caller may unmap the image's bootstrap.</summary>
     public void Dispose()
     {
         _session.Dispose();
-        _provider.Shutdown();
+        if (!_provider.DrainAsync().Wait(TimeSpan.FromSeconds(30)))
+            throw new TimeoutException("fetches of the recording mount did not end within 30 s of the unmount");
+        _provider.Dispose();
     }
 }
