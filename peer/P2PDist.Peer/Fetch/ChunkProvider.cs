@@ -117,16 +117,7 @@ public sealed class ChunkProvider : IDisposable
             return;
         }
         Interlocked.Increment(ref _misses);
-        byte[] plain;
-        try
-        {
-            plain = await GetOrFetch(chunkIndex, chunk, readaheadBytes, NeighbourBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
-        {
-            // The fetch joined belonged to another image's mount, which closed: this mount fetches it itself.
-            plain = await GetOrFetch(chunkIndex, chunk, readaheadBytes, NeighbourBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
+        byte[] plain = await FetchSharedAsync(chunkIndex, chunk, readaheadBytes, NeighbourBytes, cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
@@ -165,16 +156,23 @@ public sealed class ChunkProvider : IDisposable
     public async Task WarmAsync(uint chunkIndex, int followingBytes, CancellationToken cancellationToken)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
-        if (cache.Contains(chunk.Digest))
-            return;
+        if (!cache.Contains(chunk.Digest))
+            await FetchSharedAsync(chunkIndex, chunk, followingBytes, neighbourBytes: 0, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The chunk from the node's single flight: joins the fetch under way or begins one. A joined fetch that was
+    /// cancelled belonged to another image's mount, which closed: this mount then fetches the chunk itself, once.
+    /// </summary>
+    private async Task<byte[]> FetchSharedAsync(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, CancellationToken cancellationToken)
+    {
         try
         {
-            await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes: 0).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
-            // As in CopyAsync: the fetch joined was another mount's, which closed.
-            await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes: 0).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

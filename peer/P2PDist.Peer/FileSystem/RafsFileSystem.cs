@@ -176,7 +176,7 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         using var inFlight = PeerMetrics.ReadsInFlight.TrackInProgress();
         try
         {
-            var pending = ReadAsync((uint)node, offset, destination[..length], cancellationToken);
+            var pending = ReadAsync((uint)node, offset, destination[..length], inode.Size, cancellationToken);
             if (!pending.IsCompletedSuccessfully)
                 pending.AsTask().GetAwaiter().GetResult();
             Interlocked.Add(ref _bytesRead, length);
@@ -193,10 +193,10 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         }
     }
 
-    private async ValueTask ReadAsync(uint ino, ulong offset, Memory<byte> destination, CancellationToken cancellationToken)
+    private async ValueTask ReadAsync(uint ino, ulong offset, Memory<byte> destination, ulong fileSize, CancellationToken cancellationToken)
     {
         // Readahead stops at the end of the file: what follows in the blob belongs to other files.
-        ulong wantedThrough = Math.Min(offset + (ulong)destination.Length + (ulong)_readahead.WindowFor(ino, offset, destination.Length), bootstrap.GetInode(ino).Size);
+        ulong wantedThrough = Math.Min(offset + (ulong)destination.Length + (ulong)_readahead.WindowFor(ino, offset, destination.Length), fileSize);
         int done = 0;
         while (done < destination.Length)
         {
@@ -206,9 +206,10 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
                 throw new P2PDistException($"inode {ino}: no chunk holds byte {at}");
             var chunkRef = bootstrap.GetChunkRef((uint)refIndex);
             int inChunk = (int)(at - chunkRef.FileOffset);
-            int take = Math.Min(destination.Length - done, (int)bootstrap.GetChunkUncompressedSize(chunkRef.ChunkIndex) - inChunk);
+            uint chunkSize = bootstrap.GetChunkUncompressedSize(chunkRef.ChunkIndex);
+            int take = Math.Min(destination.Length - done, (int)chunkSize - inChunk);
             // A miss may bring in the rest of this read and the window with it, in one request.
-            ulong chunkEnd = chunkRef.FileOffset + bootstrap.GetChunkUncompressedSize(chunkRef.ChunkIndex);
+            ulong chunkEnd = chunkRef.FileOffset + chunkSize;
             int readahead = wantedThrough > chunkEnd ? (int)Math.Min(wantedThrough - chunkEnd, int.MaxValue) : 0;
             await chunks.CopyAsync(chunkRef.ChunkIndex, inChunk, destination.Slice(done, take), readahead, cancellationToken).ConfigureAwait(false);
             done += take;
