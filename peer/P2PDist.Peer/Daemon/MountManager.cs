@@ -24,6 +24,8 @@ public sealed class MountManager : IAsyncDisposable
     private readonly ChunkCache _cache;
     /// <summary>One single flight for every mount: chunks that images share are fetched once, whichever mount asks.</summary>
     private readonly InFlightChunks _inFlight = new();
+    /// <summary>The node's origin queue: every mount's requests share the registry link, readers first.</summary>
+    private readonly FetchScheduler _originQueue = new();
     private readonly FileMaterializer _materializer;
     /// <summary>Guards <see cref="_mounts"/> and <see cref="_reserved"/>; held only for in-memory work and the state file, never across I/O to a registry.</summary>
     private readonly Lock _gate = new();
@@ -139,7 +141,7 @@ public sealed class MountManager : IAsyncDisposable
             var source = new RegistryChunkSource(store);
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
             var peers = _network is null ? null : new MountPeerLink(image.Bootstrap, _network);
-            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers, inFlight: _inFlight);
+            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers, inFlight: _inFlight, scheduler: _originQueue);
             if (peers is not null)
             {
                 // Chunks of this image already in the cache (from before a restart, or from other images) are offered at once.
@@ -343,6 +345,7 @@ public sealed class MountManager : IAsyncDisposable
         }
         foreach (var mount in mounts)
             Close(mount);
+        _originQueue.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -16,6 +16,20 @@ public static class PeerMetrics
         LabelNames = ["source"],
         Buckets = Histogram.ExponentialBuckets(0.001, 2, 16),
     });
+    public static readonly Histogram OriginQueueSeconds = Metrics.CreateHistogram("p2pdist_peer_origin_queue_seconds",
+        "Time an origin request waited for the node's origin queue, by the priority it was admitted at (reader, prefetch, background)", new HistogramConfiguration
+        {
+            LabelNames = ["priority"],
+            Buckets = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+        });
+
+    public static string PriorityLabel(Fetch.FetchPriority priority) => priority switch
+    {
+        Fetch.FetchPriority.Reader => "reader",
+        Fetch.FetchPriority.Prefetch => "prefetch",
+        _ => "background",
+    };
+
     public static readonly Counter DigestFailures = Metrics.CreateCounter("p2pdist_peer_digest_failures_total", "Chunks that failed verification, by source (the bytes were discarded)", "source");
     public static readonly Counter PeerFailures = Metrics.CreateCounter("p2pdist_peer_peer_fetch_failures_total", "Fetches from other peers that failed, by reason (busy, missing, timeout, error, bad_length, bad_digest)", "reason");
     public static readonly Counter CacheHits = Metrics.CreateCounter("p2pdist_peer_cache_hits_total", "Chunk reads served by the local cache");
@@ -61,6 +75,8 @@ public static class PeerMetrics
             ChunkFetchSeconds.WithLabels(source);
             DigestFailures.WithLabels(source);
         }
+        foreach (var priority in Enum.GetValues<Fetch.FetchPriority>())
+            OriginQueueSeconds.WithLabels(PriorityLabel(priority));
         foreach (string reason in new[] { "busy", "missing", "timeout", "error", "bad_length", "bad_digest" })
             PeerFailures.WithLabels(reason);
         foreach (string protocol in new[] { "framed", "http" })

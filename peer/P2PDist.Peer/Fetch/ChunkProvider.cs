@@ -35,6 +35,9 @@ public sealed class ChunkProvider : IDisposable
     internal const int NeighbourBytes = 128 << 10;
     /// <summary>The node's single flight (shared by every mount): images that share chunks fetch each once.</summary>
     private readonly InFlightChunks _inFlight;
+    /// <summary>The node's origin queue (shared by every mount): a reader's request goes before prefetch and background ones.</summary>
+    private readonly FetchScheduler _scheduler;
+    private readonly bool _ownsScheduler;
     private readonly ConcurrentDictionary<Task, byte> _fetches = new();
     private readonly CancellationTokenSource _lifetime = new();
     private readonly object _gate = new();
@@ -54,10 +57,13 @@ public sealed class ChunkProvider : IDisposable
 
     /// <param name="time">The clock of the deadlines and the lease renewals (a fake one in tests).</param>
     /// <param name="inFlight">The node's single flight, shared with the other mounts; a provider of its own when null.</param>
+    /// <param name="scheduler">The node's origin queue, shared with the other mounts; one of this provider's own when null.</param>
     public ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log,
-        IPeerChunkSource? peers = null, TimeProvider? time = null, InFlightChunks? inFlight = null)
+        IPeerChunkSource? peers = null, TimeProvider? time = null, InFlightChunks? inFlight = null, FetchScheduler? scheduler = null)
     {
         _inFlight = inFlight ?? new InFlightChunks();
+        _ownsScheduler = scheduler is null;
+        _scheduler = scheduler ?? new FetchScheduler(time: time);
         this.bootstrap = bootstrap;
         this.cache = cache;
         this.source = source;
@@ -117,7 +123,7 @@ public sealed class ChunkProvider : IDisposable
             return;
         }
         Interlocked.Increment(ref _misses);
-        byte[] plain = await FetchSharedAsync(chunkIndex, chunk, readaheadBytes, NeighbourBytes, cancellationToken).ConfigureAwait(false);
+        byte[] plain = await FetchSharedAsync(chunkIndex, chunk, readaheadBytes, NeighbourBytes, FetchPriority.Reader, cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
     }
 
@@ -157,22 +163,23 @@ public sealed class ChunkProvider : IDisposable
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (!cache.Contains(chunk.Digest))
-            await FetchSharedAsync(chunkIndex, chunk, followingBytes, neighbourBytes: 0, cancellationToken).ConfigureAwait(false);
+            await FetchSharedAsync(chunkIndex, chunk, followingBytes, neighbourBytes: 0, FetchPriority.Prefetch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// The chunk from the node's single flight: joins the fetch under way or begins one. A joined fetch that was
     /// cancelled belonged to another image's mount, which closed: this mount then fetches the chunk itself, once.
     /// </summary>
-    private async Task<byte[]> FetchSharedAsync(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, CancellationToken cancellationToken)
+    private async Task<byte[]> FetchSharedAsync(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, FetchPriority priority,
+        CancellationToken cancellationToken)
     {
         try
         {
-            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes, priority).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
-            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes, priority).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -184,7 +191,7 @@ public sealed class ChunkProvider : IDisposable
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
         if (!cache.Contains(chunk.Digest))
-            await GetOrFetch(chunkIndex, chunk, followingBytes: 0, neighbourBytes: 0, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await GetOrFetch(chunkIndex, chunk, followingBytes: 0, neighbourBytes: 0, FetchPriority.Background, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public bool IsCached(uint chunkIndex) => cache.Contains(bootstrap.GetChunk(chunkIndex).Digest);
@@ -198,16 +205,25 @@ public sealed class ChunkProvider : IDisposable
     /// <param name="followingBytes">File bytes (uncompressed) of the following missing chunks an origin fetch takes along (the readahead).</param>
     /// <param name="neighbourBytes">Beyond those, the following chunks that fit in this many bytes (see <see cref="NeighbourBytes"/>).</param>
     /// <param name="alone">Fetch just this chunk from the origin, no merged run (see <see cref="WarmAloneAsync"/>).</param>
-    private Task<byte[]> GetOrFetch(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, bool alone = false)
+    /// <param name="priority">Who waits: a joiner more urgent than the fetch it joins raises that fetch's place in the origin queue.</param>
+    private Task<byte[]> GetOrFetch(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, FetchPriority priority, bool alone = false)
     {
         var shared = _inFlight.JoinOrBegin(chunk.Digest, out var begun);
         if (begun is not null)
-            Track(() => FetchAsync(chunkIndex, chunk, begun, new RunShape(followingBytes, neighbourBytes), alone), chunk.Digest, begun);
+        {
+            var ticket = FetchScheduler.NewTicket(priority);
+            _scheduler.Track(chunk.Digest, ticket);
+            RunTracked(() => FetchAsync(chunkIndex, chunk, begun, ticket, new RunShape(followingBytes, neighbourBytes), alone), chunk.Digest, begun, ticket);
+        }
+        else
+        {
+            _scheduler.Promote(chunk.Digest, priority);
+        }
         return shared;
     }
 
     /// <summary>Runs a fetch the drain waits for; after <see cref="Shutdown"/>, fails it at once instead.</summary>
-    private void Track(Func<Task> fetch, ChunkDigest digest, TaskCompletionSource<byte[]> done)
+    private void RunTracked(Func<Task> fetch, ChunkDigest digest, TaskCompletionSource<byte[]> done, FetchTicket ticket)
     {
         lock (_gate)
         {
@@ -219,6 +235,7 @@ public sealed class ChunkProvider : IDisposable
                 return;
             }
         }
+        _scheduler.Untrack(digest, ticket);
         _inFlight.Fail(digest, done, new OperationCanceledException("the mount is closing", _lifetime.Token));
     }
 
@@ -232,7 +249,7 @@ public sealed class ChunkProvider : IDisposable
     /// </summary>
     private readonly record struct RunShape(int Cover, int Fit);
 
-    private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done, RunShape shape, bool alone)
+    private async Task FetchAsync(uint chunkIndex, RafsChunk chunk, TaskCompletionSource<byte[]> done, FetchTicket ticket, RunShape shape, bool alone)
     {
         List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run = [(chunkIndex, chunk, done)];
         try
@@ -253,8 +270,9 @@ public sealed class ChunkProvider : IDisposable
                 if (_inFlight.TryBegin(member.Digest) is not { } next)
                     break; // keep the run contiguous
                 run.Add((memberIndex, member, next));
+                _scheduler.Track(member.Digest, ticket); // a reader joining this member promotes the whole run
             }
-            await FetchRunAsync(run).ConfigureAwait(false);
+            await FetchRunAsync(run, ticket).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -262,6 +280,11 @@ public sealed class ChunkProvider : IDisposable
             log($"fetch of chunk {chunk.Digest} failed: {e.GetType().Name}: {e.Message}");
             foreach (var (_, member, memberDone) in run)
                 _inFlight.Fail(member.Digest, memberDone, e);
+        }
+        finally
+        {
+            foreach (var (_, member, _) in run)
+                _scheduler.Untrack(member.Digest, ticket);
         }
     }
 
@@ -356,7 +379,7 @@ public sealed class ChunkProvider : IDisposable
         return run;
     }
 
-    private async Task FetchRunAsync(List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run)
+    private async Task FetchRunAsync(List<(uint Index, RafsChunk Chunk, TaskCompletionSource<byte[]> Done)> run, FetchTicket ticket)
     {
         // Not cancelled by one reader's interrupt: other readers may wait on the same fetch. Bounded instead,
         // and ended with the mount.
@@ -371,9 +394,7 @@ public sealed class ChunkProvider : IDisposable
         {
             ulong start = run[0].Chunk.CompressedOffset;
             int length = (int)(run[^1].Chunk.CompressedOffset + run[^1].Chunk.CompressedSize - start);
-            long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            bytes = await source.ReadAsync(blob, start, length, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
-            PeerMetrics.ChunkFetchSeconds.WithLabels("origin").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            bytes = await ReadAdmittedAsync(blob, start, length, ticket, deadline.Token).ConfigureAwait(false);
             PeerMetrics.FetchedBytes.WithLabels("origin").Inc(length);
             PeerMetrics.FetchedChunks.WithLabels("origin").Inc(run.Count);
         }
@@ -391,7 +412,7 @@ public sealed class ChunkProvider : IDisposable
                 if (failure is not null)
                     throw failure;
                 int at = (int)(chunk.CompressedOffset - run[0].Chunk.CompressedOffset);
-                byte[] plain = await VerifiedAsync(blob, chunk, bytes!.AsMemory(at, (int)chunk.CompressedSize), codec, deadline.Token).ConfigureAwait(false);
+                byte[] plain = await VerifiedAsync(blob, chunk, bytes!.AsMemory(at, (int)chunk.CompressedSize), codec, ticket, deadline.Token).ConfigureAwait(false);
                 StoreVerified(index, chunk, plain);
                 _inFlight.Succeed(chunk.Digest, done, plain);
             }
@@ -430,7 +451,8 @@ public sealed class ChunkProvider : IDisposable
     }
 
     /// <summary>Decompresses and checks a chunk; on a mismatch fetches it alone once more before giving up.</summary>
-    private async Task<byte[]> VerifiedAsync(RafsBlob blob, RafsChunk chunk, ReadOnlyMemory<byte> compressed, ChunkCodec codec, CancellationToken cancellationToken)
+    private async Task<byte[]> VerifiedAsync(RafsBlob blob, RafsChunk chunk, ReadOnlyMemory<byte> compressed, ChunkCodec codec, FetchTicket ticket,
+        CancellationToken cancellationToken)
     {
         for (int attempt = 1; ; attempt++)
         {
@@ -446,8 +468,20 @@ public sealed class ChunkProvider : IDisposable
                 if (attempt >= 2)
                     throw;
             }
-            compressed = await source.ReadAsync(blob, chunk.CompressedOffset, (int)chunk.CompressedSize, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+            compressed = await ReadAdmittedAsync(blob, chunk.CompressedOffset, (int)chunk.CompressedSize, ticket, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>One origin request, once the node's origin queue admits it at the fetch's priority; the slot is held only while the bytes arrive.</summary>
+    private async Task<byte[]> ReadAdmittedAsync(RafsBlob blob, ulong offset, int length, FetchTicket ticket, CancellationToken cancellationToken)
+    {
+        long queued = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var slot = await _scheduler.AdmitAsync(ticket, cancellationToken).ConfigureAwait(false);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        PeerMetrics.OriginQueueSeconds.WithLabels(PeerMetrics.PriorityLabel(slot.AdmittedAs)).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(queued, started).TotalSeconds);
+        var bytes = await source.ReadAsync(blob, offset, length, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+        PeerMetrics.ChunkFetchSeconds.WithLabels("origin").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return bytes;
     }
 
     /// <summary>
@@ -471,6 +505,8 @@ public sealed class ChunkProvider : IDisposable
     public void Dispose()
     {
         Shutdown();
+        if (_ownsScheduler)
+            _scheduler.Dispose();
         cache.Evicted -= CloseKeptHandle;
         foreach (var handle in _handles.Values)
             handle.Dispose();

@@ -69,9 +69,13 @@ public sealed class FakeOrigin(byte[] blob) : IChunkSource
     /// <summary>Runs before each call with the call's number (1-based); may throw, or wait.</summary>
     public Func<int, CancellationToken, Task>? Fault { get; set; }
 
+    /// <summary>The offset of every call, in the order the calls arrived.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<ulong> Offsets { get; } = new();
+
     public async Task<byte[]> ReadAsync(RafsBlob blob1, ulong offset, int length, CancellationToken cancellationToken)
     {
         int call = Interlocked.Increment(ref _calls);
+        Offsets.Enqueue(offset);
         if (Fault is { } fault)
             await fault(call, cancellationToken);
         return blob.AsSpan((int)offset, length).ToArray();
