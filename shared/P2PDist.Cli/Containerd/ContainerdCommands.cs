@@ -55,7 +55,9 @@ internal static class ContainerdCommands
     }
 
     public static string Snippet(string socket) => $"""
-        # /etc/containerd/config.toml (containerd 1.6, version = 2)
+        # containerd 1.6 (version = 2): append to /etc/containerd/config.toml, or put in a file it imports
+        # (imports = [...]). An imported file replaces the whole section of each plugin it names (here CRI's)
+        # in config.toml: other CRI settings then go in the imported file too.
         [proxy_plugins.p2pdist]
           type = "snapshot"
           address = "{socket}"

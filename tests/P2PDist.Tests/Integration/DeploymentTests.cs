@@ -43,6 +43,47 @@ public sealed class DeploymentTests
         Assert.All(flags, flag => Assert.Contains(flag, help.Output));
     }
 
+    [Fact]
+    public async Task ContainerdDropIn_PassesSystemdAnalyzeVerify_StartsContainerdAfterThePeer_AndAMistakeIsCaught()
+    {
+        string root = ScratchRoot();
+        // Debian's containerd package (install-host-packages.sh) provides the unit the drop-in extends.
+        Assert.True(File.Exists(Path.Combine(root, "usr/lib/systemd/system/containerd.service")), "containerd.service is not installed");
+        CopyBinary(root, "/usr/bin/containerd");
+        File.Copy(Path.Combine(Units, "p2pdist-peer.service"), Path.Combine(root, "etc/systemd/system/p2pdist-peer.service"));
+        string dropIns = Directory.CreateDirectory(Path.Combine(root, "etc/systemd/system/containerd.service.d")).FullName;
+        string text = await File.ReadAllTextAsync(Path.Combine(Units, "containerd.service.d", "p2pdist.conf"));
+        Assert.Matches(@"(?m)^Wants=p2pdist-peer\.service$", text);
+        Assert.Matches(@"(?m)^After=p2pdist-peer\.service$", text);
+        await File.WriteAllTextAsync(Path.Combine(dropIns, "p2pdist.conf"), text);
+
+        var result = await VerifyContainerdAsync(root);
+        Assert.True(result.ExitCode == 0 && result.Output.Trim().Length == 0, $"systemd-analyze verify: {result.Output}");
+
+        await File.WriteAllTextAsync(Path.Combine(dropIns, "p2pdist.conf"), text.Replace("After=", "Afterr=", StringComparison.Ordinal));
+        Assert.Contains("Unknown key 'Afterr' in section [Unit]", (await VerifyContainerdAsync(root)).Output);
+    }
+
+    [Fact]
+    public async Task ContainerdConfigFile_IsWhatTheCommandPrints_ForThePeersDefaultSocket()
+    {
+        string file = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "containerd", "p2pdist.toml"));
+        var printed = await P2PDistCli.RunOkAsync("containerd", "config");
+        Assert.Equal(printed.Stdout, file);
+        // The address is where a peer with the default data directory serves its snapshotter.
+        Assert.Contains($"address = \"{new P2PDist.Peer.Daemon.PeerOptions().SnapshotterSocketPath}\"\n", file);
+    }
+
+    private static Task<ProcessRunner.Result> VerifyContainerdAsync(string root) =>
+        ProcessRunner.RunAsync("systemd-analyze", ["verify", $"--root={root}", "containerd.service"], TimeSpan.FromSeconds(60));
+
+    /// <summary>systemd-analyze verify checks that a unit's programs exist inside the root.</summary>
+    private static void CopyBinary(string root, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(root + path)!);
+        File.Copy(path, root + path);
+    }
+
     private static string ScratchRoot()
     {
         string root = TestPaths.NewDirectory("systemd-root");
