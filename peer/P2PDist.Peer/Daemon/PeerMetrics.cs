@@ -75,6 +75,7 @@ public static class PeerMetrics
             ChunkFetchSeconds.WithLabels(source);
             DigestFailures.WithLabels(source);
         }
+        Fuse.FuseOperationMetrics.InitialiseSeries();
         foreach (var priority in Enum.GetValues<Fetch.FetchPriority>())
             OriginQueueSeconds.WithLabels(PriorityLabel(priority));
         foreach (string reason in new[] { "busy", "missing", "timeout", "error", "bad_length", "bad_digest" })

@@ -15,6 +15,7 @@ internal sealed partial class FuseSession
         ulong node = U64(request, 16);
         var body = request[FuseProtocol.InHeaderSize..];
         reply.Reset();
+        long received = System.Diagnostics.Stopwatch.GetTimestamp();
         int errno;
         try
         {
@@ -40,6 +41,7 @@ internal sealed partial class FuseSession
             errno = Errno.EIO;
         }
         Send(fd, reply, errno, unique);
+        FuseOperationMetrics.Observe(opcode, errno, System.Diagnostics.Stopwatch.GetElapsedTime(received));
         return true;
     }
 
