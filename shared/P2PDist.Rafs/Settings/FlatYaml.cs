@@ -5,8 +5,8 @@ using P2PDist.Rafs;
 namespace P2PDist.Settings;
 
 /// <summary>
-/// Reads the flat YAML the settings files need (`key: value` lines, `#` comments, quoted or bare scalars)
-/// into JSON, so YAML and JSON settings files share one deserializer. Nested YAML is refused with the line.
+/// Reads the flat YAML the settings files need (`key: value` lines, `#` comments, quoted or bare scalars, and
+/// flow sequences of scalars such as `[127.0.0.1:5000, mirror.local]` for list settings) into JSON, so YAML and JSON settings files share one deserializer. Nested YAML is refused with the line.
 /// </summary>
 public static class FlatYaml
 {
@@ -27,7 +27,7 @@ public static class FlatYaml
                 throw new P2PDistException($"{fileName} line {lineNumber}: expected 'key: value'");
             string key = line[..colon].Trim();
             string value = line[(colon + 1)..].Trim();
-            result[key] = Scalar(value);
+            result[key] = value.StartsWith('[') ? Sequence(value, fileName, lineNumber, key) : Scalar(value);
         }
         return result;
     }
@@ -43,6 +43,48 @@ public static class FlatYaml
                 return line[..i];
         }
         return line;
+    }
+
+    /// <summary>A one-line flow sequence of scalars; nested sequences or mappings are refused with the line.</summary>
+    private static JsonArray Sequence(string value, string fileName, int lineNumber, string key)
+    {
+        if (!value.EndsWith(']'))
+            throw new P2PDistException($"{fileName} line {lineNumber}: {key}: a list must open and close on its line ([a, b])");
+        var items = new JsonArray();
+        string inner = value[1..^1];
+        if (inner.Trim().Length == 0)
+            return items;
+        foreach (string item in SplitItems(inner))
+        {
+            string element = item.Trim();
+            if (element.Length == 0 || element[0] is '[' or ']' or '{' or '}')
+                throw new P2PDistException($"{fileName} line {lineNumber}: {key}: list items must be plain values, not '{element}'");
+            items.Add(Scalar(element));
+        }
+        return items;
+    }
+
+    /// <summary>Splits on commas outside quotes (a quoted item may hold a comma).</summary>
+    private static IEnumerable<string> SplitItems(string inner)
+    {
+        char quote = '\0';
+        int start = 0;
+        for (int i = 0; i < inner.Length; i++)
+        {
+            if (quote != '\0')
+            {
+                if (inner[i] == quote)
+                    quote = '\0';
+            }
+            else if (inner[i] is '"' or '\'')
+                quote = inner[i];
+            else if (inner[i] == ',')
+            {
+                yield return inner[start..i];
+                start = i + 1;
+            }
+        }
+        yield return inner[start..];
     }
 
     private static JsonNode? Scalar(string value)

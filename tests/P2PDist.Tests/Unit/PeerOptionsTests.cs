@@ -20,6 +20,32 @@ public sealed class PeerOptionsTests
     }
 
     [Fact]
+    public void ListSettings_AreReadAsFlowSequences_AsTheExampleWritesThem()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"peer-{Guid.NewGuid():N}.yaml");
+        // The example's own commented line, uncommented: what a user does with it must load.
+        string example = File.ReadAllLines(Example).Single(l => l.StartsWith("# plainHttpRegistries:"));
+        File.WriteAllText(file, example[2..] + "\n");
+        try
+        {
+            Assert.Equal(["127.0.0.1:5000"], PeerOptions.Load(file, new Dictionary<string, string?>(), null, null).PlainHttpRegistries);
+            File.WriteAllText(file, "plainHttpRegistries: [127.0.0.1:5000, \"mirror.local:80\" ,registry.lan]  # three\n");
+            Assert.Equal(["127.0.0.1:5000", "mirror.local:80", "registry.lan"], PeerOptions.Load(file, new Dictionary<string, string?>(), null, null).PlainHttpRegistries);
+            File.WriteAllText(file, "plainHttpRegistries: []\n");
+            Assert.Empty(PeerOptions.Load(file, new Dictionary<string, string?>(), null, null).PlainHttpRegistries);
+            File.WriteAllText(file, "dataDir: /tmp/x\nplainHttpRegistries: [a, [b]]\n");
+            var nested = Assert.Throws<P2PDistException>(() => PeerOptions.Load(file, new Dictionary<string, string?>(), null, null));
+            Assert.Contains("line 2: plainHttpRegistries: list items must be plain values", nested.Message);
+            File.WriteAllText(file, "plainHttpRegistries: [a,\n");
+            Assert.Contains("line 1: plainHttpRegistries: a list must open and close on its line", Assert.Throws<P2PDistException>(() => PeerOptions.Load(file, new Dictionary<string, string?>(), null, null)).Message);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void PeerProtocol_FromFileEnvironmentAndFlag_AndAnUnknownOneIsRefusedByName()
     {
         string file = Path.Combine(Path.GetTempPath(), $"peer-{Guid.NewGuid():N}.yaml");
