@@ -208,15 +208,20 @@ public sealed class ChunkProvider : IDisposable
     /// <param name="priority">Who waits: a joiner more urgent than the fetch it joins raises that fetch's place in the origin queue.</param>
     private Task<byte[]> GetOrFetch(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, FetchPriority priority, bool alone = false)
     {
+        // The ticket is in the table before the fetch is in the single flight: a joiner always finds it to promote.
+        var ticket = FetchScheduler.NewTicket(priority);
+        bool tracked = _scheduler.TryTrack(chunk.Digest, ticket);
         var shared = _inFlight.JoinOrBegin(chunk.Digest, out var begun);
         if (begun is not null)
         {
-            var ticket = FetchScheduler.NewTicket(priority);
-            _scheduler.Track(chunk.Digest, ticket);
+            if (!tracked)
+                _scheduler.Track(chunk.Digest, ticket); // the entry there was of a fetch that just ended
             RunTracked(() => FetchAsync(chunkIndex, chunk, begun, ticket, new RunShape(followingBytes, neighbourBytes), alone), chunk.Digest, begun, ticket);
         }
         else
         {
+            if (tracked)
+                _scheduler.Untrack(chunk.Digest, ticket);
             _scheduler.Promote(chunk.Digest, priority);
         }
         return shared;
@@ -267,10 +272,17 @@ public sealed class ChunkProvider : IDisposable
             foreach (uint memberIndex in planned.Skip(1))
             {
                 var member = bootstrap.GetChunk(memberIndex);
+                // A reader joining this member promotes the whole run: tracked first, as for the lead chunk.
+                bool tracked = _scheduler.TryTrack(member.Digest, ticket);
                 if (_inFlight.TryBegin(member.Digest) is not { } next)
+                {
+                    if (tracked)
+                        _scheduler.Untrack(member.Digest, ticket);
                     break; // keep the run contiguous
+                }
+                if (!tracked)
+                    _scheduler.Track(member.Digest, ticket);
                 run.Add((memberIndex, member, next));
-                _scheduler.Track(member.Digest, ticket); // a reader joining this member promotes the whole run
             }
             await FetchRunAsync(run, ticket).ConfigureAwait(false);
         }

@@ -74,6 +74,12 @@ public sealed class FetchScheduler : IDisposable
 
     public void Track(ChunkDigest digest, FetchTicket ticket) => _byDigest[digest] = ticket;
 
+    /// <summary>
+    /// Tracks the ticket unless another is tracked for the chunk: called before the fetch registers in the single
+    /// flight, so a joiner never finds the fetch without its ticket. False when another fetch's ticket is there.
+    /// </summary>
+    public bool TryTrack(ChunkDigest digest, FetchTicket ticket) => _byDigest.TryAdd(digest, ticket);
+
     /// <summary>Forgets the ticket of a chunk whose fetch ended (only this ticket: a new fetch of the chunk may have begun).</summary>
     public void Untrack(ChunkDigest digest, FetchTicket ticket) => _byDigest.TryRemove(new KeyValuePair<ChunkDigest, FetchTicket>(digest, ticket));
 
