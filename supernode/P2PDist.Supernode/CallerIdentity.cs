@@ -29,7 +29,7 @@ internal static class CallerIdentity
 
     private static RpcException Denied(Microsoft.AspNetCore.Http.HttpContext http, string message, [System.Runtime.CompilerServices.CallerMemberName] string where = "")
     {
-        SupernodeMetrics.Rejected.Inc();
+        http.RequestServices.GetRequiredService<SupernodeMetrics>().Rejected.Inc();
         http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(CallerIdentity).FullName!)
             .LogWarning("refused a call from {Remote} ({Where}): {Reason}", http.Connection.RemoteIpAddress, where, message.ReplaceLineEndings(" "));
         return new RpcException(new Status(StatusCode.PermissionDenied, message));

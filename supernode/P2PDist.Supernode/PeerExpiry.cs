@@ -4,7 +4,7 @@ namespace P2PDist.Supernode;
 /// Drops peers whose heartbeats stopped, and ends election leases and blocks that ran out: a periodic timer
 /// on the injected <see cref="TimeProvider"/> (tests advance a fake clock instead of waiting).
 /// </summary>
-internal sealed class PeerExpiry(SchedulerIndex index, ILogger<PeerExpiry> log) : BackgroundService
+internal sealed class PeerExpiry(SchedulerIndex index, SupernodeMetrics metrics, ILogger<PeerExpiry> log) : BackgroundService
 {
     /// <summary>Raised after each sweep with the peers it dropped (tests wait on it).</summary>
     public event Action<IReadOnlyList<string>>? Swept;
@@ -19,7 +19,7 @@ internal sealed class PeerExpiry(SchedulerIndex index, ILogger<PeerExpiry> log) 
                 var dropped = index.Expire();
                 foreach (var peer in dropped)
                 {
-                    SupernodeMetrics.Expired.Inc();
+                    metrics.Expired.Inc();
                     log.LogWarning("peer {PeerId} missed its heartbeats: dropped with its holdings", peer);
                 }
                 Swept?.Invoke(dropped);

@@ -9,7 +9,7 @@ namespace P2PDist.Supernode;
 /// so a hostile or buggy peer gets InvalidArgument naming the field, never an exhausted supernode. Every call
 /// but Register comes from a registered peer and spends from its request budget (ResourceExhausted past it).
 /// </summary>
-internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerService> log) : Scheduler.SchedulerBase
+internal sealed class SchedulerService(SchedulerIndex index, SupernodeMetrics metrics, ILogger<SchedulerService> log) : Scheduler.SchedulerBase
 {
     private const int MaxLabels = 32;
     private static readonly Random Shuffle = new();
@@ -34,7 +34,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
         switch (outcome)
         {
             case Registration.AddressConflict:
-                SupernodeMetrics.Rejected.Inc();
+                metrics.Rejected.Inc();
                 log.LogWarning("refused to re-register {PeerId} from {Address}: registered elsewhere and alive", request.PeerId, address);
                 throw new RpcException(new Status(StatusCode.AlreadyExists, $"peer {request.PeerId} is registered from another address; it may move once that registration expires"));
             case Registration.Full:
@@ -42,7 +42,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
             case Registration.RateLimited:
                 throw Exhausted("too many registrations per second; retry shortly");
         }
-        SupernodeMetrics.Registrations.Inc();
+        metrics.Registrations.Inc();
         log.LogInformation("peer {PeerId} registered at {Address}{Refresh}", request.PeerId, address, outcome == Registration.Refreshed ? " (again)" : "");
         return Task.FromResult(index.Timings.ToRegisterResponse());
     }
@@ -63,7 +63,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
         index.ReportLoad(request.PeerId, (int)request.ActiveUploads);
         foreach (var transfer in request.Transfers)
             index.AddTransfer(request.PeerId, transfer.FromPeerId, transfer.Bytes, transfer.Micros);
-        SupernodeMetrics.Announcements.Inc();
+        metrics.Announcements.Inc();
         return Task.FromResult(new AnnounceResponse { Known = true });
     }
 
@@ -78,7 +78,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
             throw new RpcException(new Status(StatusCode.NotFound, $"reporter {request.PeerId} or reported peer {request.BadPeerId} is unknown"));
         RequireBudget(request.PeerId);
         var outcome = index.Report(request.PeerId, request.BadPeerId, request.Fault == Fault.BadDigest);
-        SupernodeMetrics.Reports.WithLabels(request.Fault == Fault.BadDigest ? "bad_digest" : "timeout").Inc();
+        metrics.Reports.WithLabels(request.Fault == Fault.BadDigest ? "bad_digest" : "timeout").Inc();
         log.LogWarning("peer {Reporter} reported {Peer} for {Fault}: {Detail}{Outcome}", request.PeerId, request.BadPeerId, request.Fault,
             LogSafe.Text(request.Detail), outcome switch
             {
@@ -91,7 +91,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
 
     public override Task<FindHoldersResponse> FindHolders(FindHoldersRequest request, ServerCallContext context)
     {
-        using var timer = SupernodeMetrics.HolderQuerySeconds.NewTimer(); // the handler is synchronous: this is its whole time
+        using var timer = metrics.HolderQuerySeconds.NewTimer(); // the handler is synchronous: this is its whole time
         CallerIdentity.Require(context, request.PeerId);
         RequirePeerId(request.PeerId);
         RequireBlobDigest(request.BlobDigest);
@@ -122,7 +122,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
                 chunk.FetchFromOrigin = election is Election.Elected or Election.Renewed or Election.HeldNotRenewed;
                 chunk.AnotherPeerFetching = election == Election.Wait;
                 // Renewals are not elections (a fetch renews every couple of seconds while it runs).
-                SupernodeMetrics.OriginElections.WithLabels(election switch
+                metrics.OriginElections.WithLabels(election switch
                 {
                     Election.Elected => "elected",
                     Election.Wait => "wait",
@@ -130,7 +130,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
                     _ => "renewed",
                 }).Inc();
             }
-            SupernodeMetrics.HolderQueries.WithLabels(chunk.Holders.Count > 0 ? "held" : "none").Inc();
+            metrics.HolderQueries.WithLabels(chunk.Holders.Count > 0 ? "held" : "none").Inc();
             response.Chunks.Add(chunk);
         }
         return Task.FromResult(response);
@@ -146,7 +146,7 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
     {
         if (!index.Admit(peerId))
         {
-            SupernodeMetrics.Rejected.Inc(); // not logged: a flood would flood the log too
+            metrics.Rejected.Inc(); // not logged: a flood would flood the log too
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"peer {peerId} is over {Limits.RequestsPerSecond} requests per second"));
         }
     }
@@ -165,14 +165,14 @@ internal sealed class SchedulerService(SchedulerIndex index, ILogger<SchedulerSe
     /// <summary>Counts and logs a refused message: a hostile or broken peer shows up in the logs and on the dashboard.</summary>
     private RpcException Invalid(string message, [System.Runtime.CompilerServices.CallerMemberName] string where = "")
     {
-        SupernodeMetrics.Rejected.Inc();
+        metrics.Rejected.Inc();
         log.LogWarning("refused a message ({Where}): {Reason}", where, message);
         return new RpcException(new Status(StatusCode.InvalidArgument, message));
     }
 
     private RpcException Exhausted(string message, [System.Runtime.CompilerServices.CallerMemberName] string where = "")
     {
-        SupernodeMetrics.Rejected.Inc();
+        metrics.Rejected.Inc();
         log.LogWarning("refused a message ({Where}): {Reason}", where, message);
         return new RpcException(new Status(StatusCode.ResourceExhausted, message));
     }

@@ -46,6 +46,7 @@ internal static class SchedulerServices
     {
         services.AddGrpc(o => o.MaxReceiveMessageSize = MaxMessageBytes);
         services.AddSingleton(index);
+        services.AddSingleton<SupernodeMetrics>();
         services.AddSingleton<PeerExpiry>();
         services.AddHostedService(provider => provider.GetRequiredService<PeerExpiry>());
         return services;

@@ -35,14 +35,13 @@ public static class SupernodeHost
         builder.Services.AddScheduler(SchedulerServices.IndexFor(options, TimeProvider.System));
         await using var app = builder.Build();
         app.MapGrpcService<SchedulerService>();
-        var index = app.Services.GetRequiredService<SchedulerIndex>();
-        SupernodeMetrics.Track(index);
+        var metrics = app.Services.GetRequiredService<SupernodeMetrics>();
         if (options.MetricsListen is not null)
         {
             app.MapGet("/metrics", async (HttpContext context) =>
             {
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+                await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
             }).RequireHost($"*:{System.Net.IPEndPoint.Parse(options.MetricsListen).Port}");
         }
         await app.StartAsync(stop);

@@ -14,7 +14,7 @@ namespace P2PDist.Peer.Daemon;
 /// </summary>
 internal static class LocalApi
 {
-    public static void Map(WebApplication app, MountManager mounts, PeerOptions options, uint? apiGroup, ILogger log)
+    public static void Map(WebApplication app, MountManager mounts, PeerOptions options, uint? apiGroup, ILogger log, Prometheus.CollectorRegistry metrics)
     {
         app.Use(async (context, next) =>
         {
@@ -32,7 +32,7 @@ internal static class LocalApi
             await next(context);
         });
         app.MapGet("/v1/health", () => Results.Ok(new { status = "ok" }));
-        app.MapGet("/metrics", MetricsEndpoint.WriteAsync);
+        app.MapGet("/metrics", (HttpContext context) => MetricsEndpoint.WriteAsync(context, metrics));
         app.MapGet("/v1/mounts", () => Results.Ok(mounts.List()));
         app.MapPost("/v1/mounts", async (MountRequest request, CancellationToken requestAborted) =>
         {

@@ -9,16 +9,16 @@ namespace P2PDist.Peer.Daemon;
 /// </summary>
 internal static class MetricsEndpoint
 {
-    public static void Map(WebApplication app, Func<bool> ready)
+    public static void Map(WebApplication app, Prometheus.CollectorRegistry registry, Func<bool> ready)
     {
-        app.MapGet("/metrics", WriteAsync);
+        app.MapGet("/metrics", (HttpContext context) => WriteAsync(context, registry));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => ready() ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: StatusCodes.Status503ServiceUnavailable));
     }
 
-    public static async Task WriteAsync(HttpContext context)
+    public static async Task WriteAsync(HttpContext context, Prometheus.CollectorRegistry registry)
     {
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+        await registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
     }
 }

@@ -42,8 +42,11 @@ public sealed class MountManager : IAsyncDisposable
 
     private readonly PeerNetwork? _network;
 
-    public MountManager(PeerOptions options, ILoggerFactory loggers, PeerNetwork? network = null)
+    private readonly PeerMetrics _metrics;
+
+    public MountManager(PeerOptions options, ILoggerFactory loggers, PeerMetrics metrics, PeerNetwork? network = null)
     {
+        _metrics = metrics;
         _network = network;
         _options = options;
         _loggers = loggers;
@@ -141,7 +144,8 @@ public sealed class MountManager : IAsyncDisposable
             var source = new RegistryChunkSource(store);
             var log = _loggers.CreateLogger("p2pdist.peer.fetch");
             var peers = _network is null ? null : new MountPeerLink(image.Bootstrap, _network);
-            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers, inFlight: _inFlight, scheduler: _originQueue);
+            var provider = new ChunkProvider(image.Bootstrap, _cache, source, _options.MergeBytes, message => log.LogWarning("{Message}", message), peers, inFlight: _inFlight, scheduler: _originQueue,
+                metrics: _metrics.Fetch);
             if (peers is not null)
             {
                 // Chunks of this image already in the cache (from before a restart, or from other images) are offered at once.
@@ -152,9 +156,9 @@ public sealed class MountManager : IAsyncDisposable
                 }
             }
             var fs = new RafsFileSystem(image.Bootstrap, provider, _options.Passthrough ? _materializer : null,
-                TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"));
+                TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fs"), metrics: _metrics.Reads);
             var session = FuseSession.Mount(request.MountPoint, fs, _options.FuseWorkers, _options.Passthrough, request.ContainerRoot,
-                TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fuse"));
+                TimeSpan.FromSeconds(_options.ReadTimeoutSeconds), _loggers.CreateLogger("p2pdist.peer.fuse"), _metrics.Fuse);
             SetKernelReadahead(request.MountPoint);
             // The image's stored size is its blobs' sizes: read from the blob table, not summed over every chunk.
             long imageBytes = image.Bootstrap.Blobs().Sum(b => (long)b.Size);

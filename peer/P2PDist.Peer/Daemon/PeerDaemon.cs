@@ -30,6 +30,7 @@ public static class PeerDaemon
         await using var local = DaemonWebHost.Build(k => k.ListenUnixSocket(options.SocketPath), options);
         var loggers = local.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("p2pdist.peer");
+        var metrics = new PeerMetrics(options.CacheQuotaBytes);
         var uploads = new UploadLimiter(options.UploadSlots, options.UploadBytesPerSecond) { MinClientBytesPerSecond = options.UploadMinBytesPerSecond };
         using var network = options.Supernode is null ? null
             : new PeerNetwork(new SwarmSettings(PeerTls.PeerId(options), options.Listen!, options.Supernode)
@@ -38,39 +39,28 @@ public static class PeerDaemon
                 SupernodeCaFile = options.SupernodeCaFile,
                 Tls = PeerTls.Load(options),
                 Protocol = options.PeerProtocol,
-            }, uploads, loggers.CreateLogger("p2pdist.peer.swarm"));
-        await using var mounts = new MountManager(options, loggers, network);
-        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
-        {
-            PeerMetrics.CacheHits.IncTo(mounts.Cache.Hits);
-            PeerMetrics.CacheMisses.IncTo(mounts.Cache.Misses);
-            PeerMetrics.CacheEvictions.IncTo(mounts.Cache.Evictions);
-            PeerMetrics.CacheBytes.Set(mounts.Cache.SizeBytes);
-            PeerMetrics.UploadsActive.Set(uploads.Active);
-            PeerMetrics.Mounts.Set(mounts.Count);
-        });
-        PeerMetrics.BuildInfo.WithLabels(P2PDist.BuildVersion.Text, "peer").Set(1);
-        PeerMetrics.InitialiseSeries();
-        PeerMetrics.CacheCapacityBytes.Set(options.CacheQuotaBytes); // fixed for the daemon's life: set once, not per scrape
-        LocalApi.Map(local, mounts, options, apiGroup, log);
+            }, uploads, loggers.CreateLogger("p2pdist.peer.swarm"), metrics.Swarm);
+        await using var mounts = new MountManager(options, loggers, metrics, network);
+        metrics.RefreshBeforeScrape(() => mounts.Cache, () => mounts.Count, () => uploads.Active);
+        LocalApi.Map(local, mounts, options, apiGroup, log, metrics.Registry);
 
-        var chunkServer = new ChunkServer(mounts.Cache, uploads);
+        var chunkServer = new ChunkServer(mounts.Cache, uploads, metrics.Swarm);
         // One port, both chunk protocols (framed and HTTP/1.1), inside mutual TLS or --insecure.
         await using var chunks = options.Listen is null ? null
             : DaemonWebHost.Build(k => ChunkListenerSecurity.Listen(k, options, new P2P.Wire.FramedChunkServer(chunkServer)), options);
         chunks?.MapGet("/v1/chunks/{name}", (HttpContext context, string name) => chunkServer.ServeAsync(context, name));
         bool ready = false;
-        await using var metrics = options.MetricsListen is null ? null
+        await using var metricsHost = options.MetricsListen is null ? null
             : DaemonWebHost.Build(k => k.Listen(System.Net.IPEndPoint.Parse(options.MetricsListen)), options);
-        if (metrics is not null)
-            MetricsEndpoint.Map(metrics, () => Volatile.Read(ref ready));
+        if (metricsHost is not null)
+            MetricsEndpoint.Map(metricsHost, metrics.Registry, () => Volatile.Read(ref ready));
 
         await local.StartAsync(stop);
         SecureSocket(options.SocketPath, apiGroup);
         if (chunks is not null)
             await chunks.StartAsync(stop);
-        if (metrics is not null)
-            await metrics.StartAsync(stop);
+        if (metricsHost is not null)
+            await metricsHost.StartAsync(stop);
         log.LogInformation("peer running: data dir {DataDir}, API on {Socket}, chunks on {Listen}, metrics on {Metrics}", options.DataDir, options.SocketPath,
             options.Listen ?? "(off)", options.MetricsListen is null ? "(off)" : $"http://{options.MetricsListen}/metrics");
         if (network is not null)
@@ -81,7 +71,7 @@ public static class PeerDaemon
         await mounts.RestoreAsync(stop);
         // After the restore: the images under containers' snapshots are mounted again before containerd asks for them.
         await using var snapshotter = options.SnapshotterSocketPath is { } snapshotterSocket
-            ? Snapshotter.SnapshotterHost.Build(snapshotterSocket, options, mounts, loggers, TimeProvider.System) : null;
+            ? Snapshotter.SnapshotterHost.Build(snapshotterSocket, options, mounts, loggers, TimeProvider.System, metrics.Snapshotter) : null;
         if (snapshotter is not null)
         {
             await snapshotter.StartAsync(stop);
@@ -99,8 +89,8 @@ public static class PeerDaemon
         }
         if (snapshotter is not null)
             await snapshotter.StopAsync(CancellationToken.None);
-        if (metrics is not null)
-            await metrics.StopAsync(CancellationToken.None);
+        if (metricsHost is not null)
+            await metricsHost.StopAsync(CancellationToken.None);
         if (chunks is not null)
             await chunks.StopAsync(CancellationToken.None);
         await local.StopAsync(CancellationToken.None);

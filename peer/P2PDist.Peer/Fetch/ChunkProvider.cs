@@ -20,6 +20,7 @@ namespace P2PDist.Peer.Fetch;
 public sealed class ChunkProvider : IDisposable
 {
     /// <summary>Open handles on cached chunks by chunk index: a cache hit is then one pread, with no allocation.</summary>
+    private readonly FetchMetrics _metrics;
     private readonly ConcurrentDictionary<uint, SafeFileHandle> _handles = new();
     /// <summary>Which chunk index a kept handle belongs to, so the cache's eviction closes it (its disk space is freed).</summary>
     private readonly ConcurrentDictionary<ChunkDigest, uint> _keptByDigest = new();
@@ -59,8 +60,10 @@ public sealed class ChunkProvider : IDisposable
     /// <param name="inFlight">The node's single flight, shared with the other mounts; a provider of its own when null.</param>
     /// <param name="scheduler">The node's origin queue, shared with the other mounts; one of this provider's own when null.</param>
     public ChunkProvider(RafsBootstrap bootstrap, ChunkCache cache, IChunkSource source, int mergeBytes, Action<string> log,
-        IPeerChunkSource? peers = null, TimeProvider? time = null, InFlightChunks? inFlight = null, FetchScheduler? scheduler = null)
+        IPeerChunkSource? peers = null, TimeProvider? time = null, InFlightChunks? inFlight = null, FetchScheduler? scheduler = null,
+        FetchMetrics? metrics = null)
     {
+        _metrics = metrics ?? new FetchMetrics(MetricFactories.Detached());
         _inFlight = inFlight ?? new InFlightChunks();
         _ownsScheduler = scheduler is null;
         _scheduler = scheduler ?? new FetchScheduler(time: time);
@@ -326,14 +329,14 @@ public sealed class ChunkProvider : IDisposable
         if (ChunkVerifier.CheckPlain(chunk, fromPeer, $"peer {sent.Sender}") is { } failure)
         {
             Interlocked.Increment(ref _digestFailures);
-            PeerMetrics.DigestFailures.WithLabels("peer").Inc();
+            _metrics.DigestFailures.WithLabels("peer").Inc();
             log($"{failure.Message}; fetching it from the origin");
             peers!.Rejected(chunkIndex, sent.Sender, failure.Message);
             return null;
         }
-        PeerMetrics.FetchedBytes.WithLabels("peer").Inc(fromPeer.Length);
-        PeerMetrics.FetchedChunks.WithLabels("peer").Inc();
-        PeerMetrics.ChunkFetchSeconds.WithLabels("peer").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _metrics.FetchedBytes.WithLabels("peer").Inc(fromPeer.Length);
+        _metrics.FetchedChunks.WithLabels("peer").Inc();
+        _metrics.ChunkFetchSeconds.WithLabels("peer").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         peers!.Accepted(chunkIndex);
         return fromPeer;
     }
@@ -407,8 +410,8 @@ public sealed class ChunkProvider : IDisposable
             ulong start = run[0].Chunk.CompressedOffset;
             int length = (int)(run[^1].Chunk.CompressedOffset + run[^1].Chunk.CompressedSize - start);
             bytes = await ReadAdmittedAsync(blob, start, length, ticket, deadline.Token).ConfigureAwait(false);
-            PeerMetrics.FetchedBytes.WithLabels("origin").Inc(length);
-            PeerMetrics.FetchedChunks.WithLabels("origin").Inc(run.Count);
+            _metrics.FetchedBytes.WithLabels("origin").Inc(length);
+            _metrics.FetchedChunks.WithLabels("origin").Inc(run.Count);
         }
         catch (Exception e)
         {
@@ -475,7 +478,7 @@ public sealed class ChunkProvider : IDisposable
             catch (P2PDistException e)
             {
                 Interlocked.Increment(ref _digestFailures);
-                PeerMetrics.DigestFailures.WithLabels("origin").Inc();
+                _metrics.DigestFailures.WithLabels("origin").Inc();
                 log($"verification failed (attempt {attempt}): {e.Message}");
                 if (attempt >= 2)
                     throw;
@@ -490,9 +493,9 @@ public sealed class ChunkProvider : IDisposable
         long queued = System.Diagnostics.Stopwatch.GetTimestamp();
         using var slot = await _scheduler.AdmitAsync(ticket, cancellationToken).ConfigureAwait(false);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        PeerMetrics.OriginQueueSeconds.WithLabels(PeerMetrics.PriorityLabel(slot.AdmittedAs)).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(queued, started).TotalSeconds);
+        _metrics.OriginQueueSeconds.WithLabels(FetchMetrics.PriorityLabel(slot.AdmittedAs)).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(queued, started).TotalSeconds);
         var bytes = await source.ReadAsync(blob, offset, length, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
-        PeerMetrics.ChunkFetchSeconds.WithLabels("origin").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _metrics.ChunkFetchSeconds.WithLabels("origin").Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         return bytes;
     }
 

@@ -16,8 +16,10 @@ namespace P2PDist.Peer.FileSystem;
 /// </summary>
 /// <param name="recorder">Told of every read, when the mount records what a workload reads (image optimize).</param>
 internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chunks, FileMaterializer? materializer, TimeSpan readTimeout, ILogger log,
-    ReadRecorder? recorder = null) : IFuseFileSystem
+    ReadRecorder? recorder = null, ReadMetrics? metrics = null) : IFuseFileSystem
 {
+    private readonly ReadMetrics _metrics = metrics ?? new ReadMetrics(MetricFactories.Detached());
+
     /// <summary>The first window of a file read in sequence: the kernel's own default readahead (128 KiB).</summary>
     private const int InitialReadaheadBytes = 128 << 10;
 
@@ -173,20 +175,20 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         // The fetch is asynchronous; the worker thread waits for it. A cache hit completes synchronously and
         // writes straight into the reply buffer. The token carries both the read deadline and INTERRUPT: the
         // session arms it per request (see FuseSession.RequestToken).
-        using var inFlight = PeerMetrics.ReadsInFlight.TrackInProgress();
+        using var inFlight = _metrics.ReadsInFlight.TrackInProgress();
         try
         {
             var pending = ReadAsync((uint)node, offset, destination[..length], inode.Size, cancellationToken);
             if (!pending.IsCompletedSuccessfully)
                 pending.AsTask().GetAwaiter().GetResult();
             Interlocked.Add(ref _bytesRead, length);
-            PeerMetrics.ReadBytes.Inc(length);
+            _metrics.ReadBytes.Inc(length);
             return length;
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException or P2PDistException or OciException or IOException)
         {
             Interlocked.Increment(ref _readErrors);
-            PeerMetrics.ReadErrors.Inc();
+            _metrics.ReadErrors.Inc();
             log.LogError("read of inode {Ino} bytes {Offset}+{Length} failed: {Reason}", node, offset, length,
                 e is OperationCanceledException ? $"cancelled: no data within the {ReadTimeout.TotalSeconds:0.#} s read deadline, or the reader was interrupted" : e.Message);
             return -Errno.EIO;

@@ -37,7 +37,8 @@ public sealed class RecordingMount : IDisposable
         var fs = new RafsFileSystem(image.Bootstrap, provider, null, timeout, log, recorder);
         try
         {
-            var session = FuseSession.Mount(mountPoint, fs, workers: 4, allowPassthrough: false, containerRoot: true, timeout, log);
+            var session = FuseSession.Mount(mountPoint, fs, workers: 4, allowPassthrough: false, containerRoot: true, timeout, log,
+                new Fuse.FuseOperationMetrics(MetricFactories.Detached()));
             return new RecordingMount(session, provider, recorder);
         }
         catch

@@ -7,9 +7,9 @@ namespace P2PDist.Peer.Fuse;
 /// whether containers wait on lookups, opens or reads. The operation label is bounded: the opcodes the file
 /// system answers, the rest as "other"; the result is ok or error (see <see cref="IsError"/>: a lookup's ENOENT is an answer, not an error).
 /// </summary>
-internal static class FuseOperationMetrics
+public sealed class FuseOperationMetrics
 {
-    private static readonly Histogram Seconds = Metrics.CreateHistogram("p2pdist_peer_fuse_operation_seconds",
+    private static Histogram CreateHistogram(IMetricFactory create) => create.CreateHistogram("p2pdist_peer_fuse_operation_seconds",
         "Time the peer took to answer a FUSE request, by operation and result (error: an errno other than the protocol's ordinary answers, such as a lookup's ENOENT)", new HistogramConfiguration
         {
             LabelNames = ["operation", "result"],
@@ -26,26 +26,24 @@ internal static class FuseOperationMetrics
 
     private const int Slots = 64;
 
-    /// <summary>The labelled series by opcode and result, made once: a request then costs one array index, not a label lookup.</summary>
-    private static readonly Histogram.Child[,] Children = Build();
+    /// <summary>The labelled series by opcode and result, made once (so at 0 from the start, which rate() needs): a request then costs one array index, not a label lookup.</summary>
+    private readonly Histogram.Child[,] _children;
 
-    private static Histogram.Child[,] Build()
+    public FuseOperationMetrics(IMetricFactory create)
     {
+        var seconds = CreateHistogram(create);
         var children = new Histogram.Child[Slots, 2];
         for (int opcode = 0; opcode < Slots; opcode++)
         {
             string name = Named.FirstOrDefault(n => (int)n.Opcode == opcode).Name ?? "other";
-            children[opcode, 0] = Seconds.WithLabels(name, "ok");
-            children[opcode, 1] = Seconds.WithLabels(name, "error");
+            children[opcode, 0] = seconds.WithLabels(name, "ok");
+            children[opcode, 1] = seconds.WithLabels(name, "error");
         }
-        return children;
+        _children = children;
     }
 
     /// <summary>The operations with a name of their own, for dashboards and tests.</summary>
     public static IEnumerable<string> OperationNames => Named.Select(n => n.Name).Append("other");
-
-    /// <summary>Creates the series at 0 when the daemon starts (so rate() sees the first burst).</summary>
-    public static void InitialiseSeries() => _ = Children.Length;
 
     /// <summary>
     /// Whether an answer is a failure an operator should see. A missing name (lookup ENOENT), a missing
@@ -61,10 +59,10 @@ internal static class FuseOperationMetrics
         _ => true,
     };
 
-    public static void Observe(FuseOpcode opcode, int errno, TimeSpan elapsed)
+    internal void Observe(FuseOpcode opcode, int errno, TimeSpan elapsed)
     {
         bool failed = IsError(opcode, errno);
         int slot = (uint)opcode < Slots ? (int)opcode : 0;
-        Children[slot, failed ? 1 : 0].Observe(elapsed.TotalSeconds);
+        _children[slot, failed ? 1 : 0].Observe(elapsed.TotalSeconds);
     }
 }

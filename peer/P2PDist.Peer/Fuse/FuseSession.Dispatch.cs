@@ -41,7 +41,7 @@ internal sealed partial class FuseSession
             errno = Errno.EIO;
         }
         Send(fd, reply, errno, unique);
-        FuseOperationMetrics.Observe(opcode, errno, System.Diagnostics.Stopwatch.GetElapsedTime(received));
+        _metrics.Observe(opcode, errno, System.Diagnostics.Stopwatch.GetElapsedTime(received));
         return true;
     }
 

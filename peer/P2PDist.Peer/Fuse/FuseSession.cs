@@ -13,6 +13,7 @@ internal sealed unsafe partial class FuseSession : IDisposable
 {
     private readonly IFuseFileSystem _fs;
     private readonly ILogger _log;
+    private readonly FuseOperationMetrics _metrics;
     private readonly List<int> _fds = [];
     private readonly List<Thread> _workers = [];
     private readonly List<WorkerState> _workerStates = [];
@@ -80,8 +81,9 @@ internal sealed unsafe partial class FuseSession : IDisposable
     /// <summary>However few workers are configured, a mount may grow to this many while reads block (see FuseSession.Workers.cs).</summary>
     private const int MinElasticWorkers = 16;
 
-    private FuseSession(string mountPoint, IFuseFileSystem fs, bool allowPassthrough, TimeSpan readTimeout, ILogger log)
+    private FuseSession(string mountPoint, IFuseFileSystem fs, bool allowPassthrough, TimeSpan readTimeout, ILogger log, FuseOperationMetrics metrics)
     {
+        _metrics = metrics;
         MountPoint = mountPoint;
         _readTimeout = readTimeout;
         _fs = fs;
@@ -113,11 +115,12 @@ internal sealed unsafe partial class FuseSession : IDisposable
     /// daemon's 0700 roots directory. Every other mount is nosuid,nodev: with allow_other, an image's setuid-root
     /// binary or device node would otherwise be usable by every user of the node (as fusermount forbids).
     /// </param>
-    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, bool allowPassthrough, bool containerRoot, TimeSpan readTimeout, ILogger log)
+    public static FuseSession Mount(string mountPoint, IFuseFileSystem fs, int workers, bool allowPassthrough, bool containerRoot, TimeSpan readTimeout, ILogger log,
+        FuseOperationMetrics metrics)
     {
         if (!Directory.Exists(mountPoint))
             throw new IOException($"mount point {mountPoint} does not exist");
-        var session = new FuseSession(mountPoint, fs, allowPassthrough, readTimeout, log);
+        var session = new FuseSession(mountPoint, fs, allowPassthrough, readTimeout, log, metrics);
         int fd = FuseNative.Open("/dev/fuse", FuseNative.ORdwr | FuseNative.OCloexec);
         if (fd < 0)
             throw new IOException($"cannot open /dev/fuse: {FuseNative.ErrorText(FuseNative.LastError)} (the peer must run as root with /dev/fuse present)");

@@ -13,6 +13,7 @@ namespace P2PDist.Peer.P2P;
 /// </summary>
 internal sealed class Announcer : IDisposable
 {
+    private readonly SwarmMetrics _metrics;
     private readonly string _peerId;
     private readonly SupernodeSet _supernodes;
     private readonly Func<SupernodeSet.Node, Task<bool>> _register;
@@ -30,8 +31,9 @@ internal sealed class Announcer : IDisposable
     private int _rounds;
 
     public Announcer(string peerId, SupernodeSet supernodes, Func<SupernodeSet.Node, Task<bool>> register, Func<int> activeUploads, ILogger log,
-        Func<ProtocolTimings>? timings = null, TimeProvider? time = null)
+        Func<ProtocolTimings>? timings = null, TimeProvider? time = null, SwarmMetrics? metrics = null)
     {
+        _metrics = metrics ?? new SwarmMetrics(MetricFactories.Detached());
         _peerId = peerId;
         _supernodes = supernodes;
         _register = register;
@@ -224,7 +226,7 @@ internal sealed class Announcer : IDisposable
         {
             // gRPC compares deadlines with the system clock, so they are wall-clock time, not the TimeProvider's.
             var reply = await node.Client.AnnounceAsync(request, deadline: DateTime.UtcNow + _timings().CallDeadline);
-            PeerMetrics.SupernodeUp.WithLabels(node.Address).Set(1);
+            _metrics.SupernodeUp.WithLabels(node.Address).Set(1);
             if (reply.Known)
                 return true;
             if (!await _register(node))
@@ -237,7 +239,7 @@ internal sealed class Announcer : IDisposable
         }
         catch (Grpc.Core.RpcException e)
         {
-            PeerMetrics.SupernodeUp.WithLabels(node.Address).Set(0);
+            _metrics.SupernodeUp.WithLabels(node.Address).Set(0);
             _log.LogDebug("announce to {Supernode} failed: {Reason}", node.Address, e.Status.Detail);
             return false;
         }

@@ -12,9 +12,12 @@ namespace P2PDist.Peer.P2P;
 /// stored, read from the file straight into the connection's buffers. Busy (all upload slots taken, or this
 /// client holds its share): refused at once, so the requester tries another holder.
 /// </summary>
-public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
+public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter, SwarmMetrics metrics)
 {
     private const int PieceBytes = 64 << 10;
+
+    /// <summary>Where uploads are counted (the framed listener counts its connections here too).</summary>
+    public SwarmMetrics Metrics => metrics;
 
     /// <summary>How an upload is framed by the protocol carrying it: the answer before the bytes, and how to drop the connection.</summary>
     public interface IReply
@@ -41,7 +44,7 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
         }
         if (!limiter.TryEnter(client))
         {
-            PeerMetrics.UploadsRefused.Inc();
+            metrics.UploadsRefused.Inc();
             await reply.BeginAsync(ChunkStatus.Busy, 0);
             return;
         }
@@ -71,16 +74,16 @@ public sealed class ChunkServer(ChunkCache cache, UploadLimiter limiter)
                     using (slowReader.Running())
                         await body.FlushAsync(slowReader.Token);
                     offset += read;
-                    PeerMetrics.UploadedBytes.Inc(read);
+                    metrics.UploadedBytes.Inc(read);
                 }
             }
-            PeerMetrics.UploadedChunks.Inc();
+            metrics.UploadedChunks.Inc();
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && slowReader?.Expired == true)
         {
             // Read slower than the minimum rate: its slot goes back to the others, and the connection is dropped.
             // (Kestrel may already have aborted it on the cancelled write, so the request looks aborted as well.)
-            UploadDeadline.CutOff.Inc();
+            metrics.UploadsCutOff.Inc();
             reply.Abort();
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && aborted.IsCancellationRequested)

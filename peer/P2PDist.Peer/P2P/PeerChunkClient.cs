@@ -23,12 +23,13 @@ internal sealed class PeerChunkClient : IDisposable
 
     /// <param name="tls">This peer's cluster certificate: fetch with mutual TLS from holders that prove the name the supernode gave; null for plain text.</param>
     public PeerChunkClient(IPAddress source, TimeSpan stallTimeout, TimeProvider? time = null, TimeSpan? connectTimeout = null, P2PDist.Security.ClusterTls? tls = null,
-        PeerProtocol protocol = PeerProtocol.Framed)
+        PeerProtocol protocol = PeerProtocol.Framed, SwarmMetrics? metrics = null)
     {
         _stallTimeout = stallTimeout;
         _time = time ?? TimeProvider.System;
         _tls = tls is null ? null : new HolderConnections(source, tls);
-        _framed = protocol == PeerProtocol.Framed ? new FramedChunkClient(source, tls, _time, connectTimeout ?? ProtocolTimings.Default.ConnectTimeout) : null;
+        _framed = protocol == PeerProtocol.Framed ? new FramedChunkClient(source, tls, _time, connectTimeout ?? ProtocolTimings.Default.ConnectTimeout,
+            metrics ?? new SwarmMetrics(MetricFactories.Detached())) : null;
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = connectTimeout ?? ProtocolTimings.Default.ConnectTimeout,

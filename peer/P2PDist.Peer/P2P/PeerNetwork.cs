@@ -43,27 +43,29 @@ public sealed class PeerNetwork : IDisposable
     private readonly Announcer _announcer;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
+    private readonly SwarmMetrics _metrics;
     private ProtocolTimings _timings;
 
     /// <summary>Transfers under way from each holder (entries stay at 0 once used: one per peer ever met).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _downloadsFrom = new(StringComparer.Ordinal);
 
-    public PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log)
-        : this(settings, uploads, log, new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile, settings.Timings, settings.Tls))
+    public PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log, SwarmMetrics metrics)
+        : this(settings, uploads, log, metrics, new SupernodeSet(settings.Supernodes.Split(','), settings.SupernodeCaFile, settings.Timings, settings.Tls))
     {
     }
 
-    internal PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log, SupernodeSet supernodes)
+    internal PeerNetwork(SwarmSettings settings, UploadLimiter uploads, ILogger log, SwarmMetrics metrics, SupernodeSet supernodes)
     {
+        _metrics = metrics;
         settings.Timings.Validate();
         _settings = settings;
         _uploads = uploads;
         _log = log;
         _time = settings.Time;
         _timings = settings.Timings;
-        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, _time, _timings.ConnectTimeout, settings.Tls, settings.Protocol);
+        _peers = new PeerChunkClient(IPEndPoint.Parse(settings.Listen).Address, settings.StallTimeout, _time, _timings.ConnectTimeout, settings.Tls, settings.Protocol, metrics);
         _supernodes = supernodes;
-        _announcer = new Announcer(settings.PeerId, _supernodes, node => RegisterWithAsync(node, CancellationToken.None), () => _uploads.Active, log, () => Timings, _time);
+        _announcer = new Announcer(settings.PeerId, _supernodes, node => RegisterWithAsync(node, CancellationToken.None), () => _uploads.Active, log, () => Timings, _time, metrics);
     }
 
     private string PeerId => _settings.PeerId;
@@ -102,13 +104,13 @@ public sealed class PeerNetwork : IDisposable
                 request.Labels[key] = value;
             var reply = await node.Client.RegisterAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
             Follow(reply);
-            PeerMetrics.SupernodeUp.WithLabels(node.Address).Set(1);
+            _metrics.SupernodeUp.WithLabels(node.Address).Set(1);
             _log.LogInformation("registered with the supernode {Supernode} as {PeerId} ({Listen})", node.Address, PeerId, _settings.Listen);
             return true;
         }
         catch (Grpc.Core.RpcException e)
         {
-            PeerMetrics.SupernodeUp.WithLabels(node.Address).Set(0);
+            _metrics.SupernodeUp.WithLabels(node.Address).Set(0);
             _log.LogWarning("supernode {Supernode} unreachable, serving from cache, other supernodes and origin: {Reason}", node.Address, e.Status.Detail);
             return false;
         }
@@ -141,7 +143,7 @@ public sealed class PeerNetwork : IDisposable
 
     public void RecordRejection(string sender, string reason)
     {
-        PeerMetrics.PeerFailures.WithLabels("bad_digest").Inc();
+        _metrics.PeerFailures.WithLabels("bad_digest").Inc();
         _log.LogWarning("discarded a chunk from peer {Peer}: {Reason}", sender, reason);
         _ = ReportAsync(sender, Fault.BadDigest, reason);
     }
@@ -262,23 +264,23 @@ public sealed class PeerNetwork : IDisposable
         switch (result.Outcome)
         {
             case PeerChunkClient.Outcome.Busy:
-                PeerMetrics.PeerFailures.WithLabels("busy").Inc();
+                _metrics.PeerFailures.WithLabels("busy").Inc();
                 break;
             case PeerChunkClient.Outcome.Missing:
-                PeerMetrics.PeerFailures.WithLabels("missing").Inc();
+                _metrics.PeerFailures.WithLabels("missing").Inc();
                 break;
             case PeerChunkClient.Outcome.BadAddress:
                 // Nothing was sent to it; the supernode (or whoever answered as one) named a bad address (L5).
-                PeerMetrics.PeerFailures.WithLabels("error").Inc();
+                _metrics.PeerFailures.WithLabels("error").Inc();
                 _log.LogWarning("not contacting holder {Peer}: {Detail}", holder.PeerId, result.Detail);
                 break;
             case PeerChunkClient.Outcome.WrongLength:
-                PeerMetrics.PeerFailures.WithLabels("bad_length").Inc();
+                _metrics.PeerFailures.WithLabels("bad_length").Inc();
                 _log.LogWarning("peer {Peer} ({Address}) sent a bad chunk {Digest}: {Detail}", holder.PeerId, holder.Address, digest, result.Detail);
                 _ = ReportAsync(holder.PeerId, Fault.BadDigest, $"chunk {digest}: {result.Detail}");
                 break;
             default:
-                PeerMetrics.PeerFailures.WithLabels(result.Outcome == PeerChunkClient.Outcome.Stalled ? "timeout" : "error").Inc();
+                _metrics.PeerFailures.WithLabels(result.Outcome == PeerChunkClient.Outcome.Stalled ? "timeout" : "error").Inc();
                 _log.LogWarning("peer {Peer} ({Address}) failed for chunk {Digest}: {Detail}", holder.PeerId, holder.Address, digest, result.Detail);
                 _ = ReportAsync(holder.PeerId, Fault.Timeout, $"chunk {digest}: {result.Detail}");
                 break;

@@ -6,9 +6,6 @@ namespace P2PDist.Peer.P2P;
 /// </summary>
 internal sealed class UploadDeadline : IDisposable
 {
-    public static readonly Prometheus.Counter CutOff = Prometheus.Metrics.CreateCounter("p2pdist_peer_uploads_cut_off_total",
-        "Uploads stopped because the client read slower than the minimum rate (its slot given back)");
-
     // The budget's own timer, apart from the request's abort: Kestrel answers a cancelled write by aborting the
     // connection, so by the time the write throws the request looks aborted too, and only this says who began it.
     private readonly CancellationTokenSource _budget;

@@ -14,7 +14,7 @@ namespace P2PDist.Peer.Snapshotter;
 /// </summary>
 public static class SnapshotterHost
 {
-    public static WebApplication Build(string socketPath, PeerOptions options, MountManager mounts, ILoggerFactory loggers, TimeProvider clock)
+    public static WebApplication Build(string socketPath, PeerOptions options, MountManager mounts, ILoggerFactory loggers, TimeProvider clock, SnapshotterMetrics metrics)
     {
         if (File.Exists(socketPath))
             File.Delete(socketPath); // the API socket's liveness check has already shown no other daemon owns this data dir
@@ -39,7 +39,7 @@ public static class SnapshotterHost
         var layout = new SnapshotLayout(Path.Combine(options.SnapshotsDir, "dirs"));
         Directory.CreateDirectory(layout.Root);
         var service = new SnapshotterService(store, layout, new ImageMounts(mounts, options, log),
-            RemoteLayerProbe.ForRegistries(TimeSpan.FromSeconds(Math.Min(options.ReadTimeoutSeconds, 30)), options.PlainHttpRegistries), clock, log);
+            RemoteLayerProbe.ForRegistries(TimeSpan.FromSeconds(Math.Min(options.ReadTimeoutSeconds, 30)), options.PlainHttpRegistries), clock, log, metrics);
         builder.Services.AddSingleton(service);
         var app = builder.Build();
         app.MapGrpcService<SnapshotterService>();

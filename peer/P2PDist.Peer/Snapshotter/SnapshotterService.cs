@@ -16,7 +16,8 @@ namespace P2PDist.Peer.Snapshotter;
 /// AlreadyExists, so containerd downloads nothing; a container's snapshot above it is an overlay whose lower layer
 /// is the image's FUSE mount. Errors carry the gRPC codes containerd maps to its own errors.
 /// </summary>
-public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layout, ImageMounts images, RemoteLayerProbe probe, TimeProvider clock, ILogger log)
+public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layout, ImageMounts images, RemoteLayerProbe probe, TimeProvider clock, ILogger log,
+    SnapshotterMetrics metrics)
     : Snapshots.SnapshotsBase
 {
     /// <summary>How long deciding a layer (its manifest from the registry) may take before Prepare answers Unavailable.</summary>
@@ -360,7 +361,7 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
         }
         finally
         {
-            PeerMetrics.SnapshotterSeconds.WithLabels(operation, result).Observe(clock.GetElapsedTime(started).TotalSeconds);
+            metrics.Seconds.WithLabels(operation, result).Observe(clock.GetElapsedTime(started).TotalSeconds);
             CountSnapshots();
         }
     }
@@ -368,9 +369,9 @@ public sealed class SnapshotterService(SnapshotStore store, SnapshotLayout layou
     private void CountSnapshots()
     {
         var counts = store.Counts;
-        PeerMetrics.Snapshots.WithLabels("remote").Set(counts.Remote);
-        PeerMetrics.Snapshots.WithLabels("active").Set(counts.Active);
-        PeerMetrics.Snapshots.WithLabels("view").Set(counts.View);
-        PeerMetrics.Snapshots.WithLabels("committed").Set(counts.Committed);
+        metrics.Snapshots.WithLabels("remote").Set(counts.Remote);
+        metrics.Snapshots.WithLabels("active").Set(counts.Active);
+        metrics.Snapshots.WithLabels("view").Set(counts.View);
+        metrics.Snapshots.WithLabels("committed").Set(counts.Committed);
     }
 }

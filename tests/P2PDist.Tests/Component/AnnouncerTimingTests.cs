@@ -10,7 +10,6 @@ namespace P2PDist.Tests.Component;
 /// The peer's announcer against the in-process supernode, both on one fake clock: changes are batched into
 /// one announcement per round, and heartbeats follow the interval the supernode gave at registration.
 /// </summary>
-[Collection(InProcessCollection.Name)]
 public sealed class AnnouncerTimingTests
 {
     private sealed class CountingHandler(HttpMessageHandler inner) : DelegatingHandler(inner)

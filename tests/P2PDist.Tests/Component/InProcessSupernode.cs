@@ -39,6 +39,7 @@ internal sealed class InProcessSupernode : IAsyncDisposable
     public HttpMessageHandler Handler { get; }
     public Scheduler.SchedulerClient Client { get; }
     public SchedulerIndex Index => _app.Services.GetRequiredService<SchedulerIndex>();
+    public SupernodeMetrics Metrics => _app.Services.GetRequiredService<SupernodeMetrics>();
     private PeerExpiry Expiry => _app.Services.GetRequiredService<PeerExpiry>();
 
     public static async Task<InProcessSupernode> StartAsync(SupernodeOptions? options = null, Func<SchedulerLimits, SchedulerLimits>? limits = null)

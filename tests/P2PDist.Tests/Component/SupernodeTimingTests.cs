@@ -4,7 +4,6 @@ using static P2PDist.Tests.Component.InProcessSupernode;
 namespace P2PDist.Tests.Component;
 
 /// <summary>The supernode's time-driven behaviour, in process on a fake clock: expiry, blocks, election leases.</summary>
-[Collection(InProcessCollection.Name)]
 public sealed class SupernodeTimingTests
 {
     [Fact]
@@ -82,11 +81,4 @@ public sealed class SupernodeTimingTests
         Assert.Equal(0, supernode.Index.LeaseCount);
         Assert.False(supernode.Index.IsDemoted("fetcher"));
     }
-}
-
-[CollectionDefinition(Name)]
-public sealed class InProcessCollection
-{
-    /// <summary>In-process supernodes share the static Prometheus registry: their tests run one at a time.</summary>
-    public const string Name = "in-process supernode";
 }

@@ -11,7 +11,7 @@ namespace P2PDist.Peer.P2P.Wire;
 /// supernode gave for its address; a new peer at a known address gets new connections. A holder that answers
 /// the preface in HTTP is an older peer: it is remembered, and the caller fetches from it over HTTP/1.1.
 /// </summary>
-internal sealed class FramedChunkClient(IPAddress source, ClusterTls? tls, TimeProvider time, TimeSpan connectTimeout) : IDisposable
+internal sealed class FramedChunkClient(IPAddress source, ClusterTls? tls, TimeProvider time, TimeSpan connectTimeout, SwarmMetrics metrics) : IDisposable
 {
     private const int MaxIdlePerHolder = 16;
     private const int MaxHolders = 1024;
@@ -85,7 +85,7 @@ internal sealed class FramedChunkClient(IPAddress source, ClusterTls? tls, TimeP
         {
             // The holder's address is not in its certificate; its name is, and must be the peer id the supernode gave.
             var connection = await FramedConnection.OpenAsync(source, endpoint, tls?.ClientOptions(ClusterRole.Peer, peerId, checkHostName: false), connect.Token);
-            PeerMetrics.PeerConnectionsOpened.Inc();
+            metrics.PeerConnectionsOpened.Inc();
             return connection;
         }
         catch (OperationCanceledException) when (!stalled.IsCancellationRequested)

@@ -40,7 +40,7 @@ public sealed class FramedChunkServer(ChunkServer chunks, TimeProvider? time = n
                 return;
             }
         }
-        PeerMetrics.ChunkConnectionsAccepted.WithLabels(framed ? "framed" : "http").Inc();
+        chunks.Metrics.ChunkConnectionsAccepted.WithLabels(framed ? "framed" : "http").Inc();
         if (framed)
             await ServeAsync(connection);
         else
