@@ -162,7 +162,8 @@ public sealed class MountManager : IAsyncDisposable
             SetKernelReadahead(request.MountPoint);
             // The image's stored size is its blobs' sizes: read from the blob table, not summed over every chunk.
             long imageBytes = image.Bootstrap.Blobs().Sum(b => (long)b.Size);
-            var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _options.PrefetchConcurrency, _loggers.CreateLogger("p2pdist.peer.prefetch"));
+            var prefetch = Prefetcher.Start(image.Bootstrap, provider, _options.PrefetchAll, _options.PrefetchConcurrency, _loggers.CreateLogger("p2pdist.peer.prefetch"),
+                _metrics.Prefetch.Begin(request.Reference));
             return new ActiveMount(request, image, store, source, provider, fs, session, prefetch, peers, imageBytes);
         }
         catch

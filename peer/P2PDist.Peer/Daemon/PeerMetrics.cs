@@ -24,6 +24,7 @@ public sealed class PeerMetrics
         DotNetStats.Register(Registry);
         var create = Metrics.WithCustomRegistry(Registry);
         Fetch = new FetchMetrics(create);
+        Prefetch = new PrefetchMetrics(create);
         Reads = new ReadMetrics(create);
         Fuse = new FuseOperationMetrics(create);
         Swarm = new SwarmMetrics(create);
@@ -36,6 +37,7 @@ public sealed class PeerMetrics
 
     public CollectorRegistry Registry { get; }
     public FetchMetrics Fetch { get; }
+    public PrefetchMetrics Prefetch { get; }
     public ReadMetrics Reads { get; }
     public FuseOperationMetrics Fuse { get; }
     public SwarmMetrics Swarm { get; }

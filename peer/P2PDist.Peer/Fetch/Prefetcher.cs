@@ -13,42 +13,58 @@ internal sealed class Prefetcher : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
 
-    private Prefetcher(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log)
+    private readonly PrefetchProgress _progress;
+
+    private Prefetcher(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log, PrefetchProgress progress)
     {
-        Completion = Task.Run(() => RunAsync(bootstrap, provider, wholeImage, concurrency, log, _stop.Token));
+        _progress = progress;
+        Completion = Task.Run(() => RunAsync(bootstrap, provider, wholeImage, concurrency, log, progress, _stop.Token));
     }
 
     public Task Completion { get; }
 
-    public static Prefetcher Start(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log) =>
-        new(bootstrap, provider, wholeImage, concurrency, log);
+    /// <summary>What the prefetch planned and has made present so far (chunks).</summary>
+    public PrefetchProgress Progress => _progress;
 
-    private static async Task RunAsync(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log, CancellationToken stop)
+    /// <param name="progress">Where the progress is counted (the image's series); the prefetcher disposes it.</param>
+    public static Prefetcher Start(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log,
+        PrefetchProgress? progress = null) =>
+        new(bootstrap, provider, wholeImage, concurrency, log, progress ?? PrefetchProgress.Unobserved());
+
+    private static async Task RunAsync(RafsBootstrap bootstrap, ChunkProvider provider, bool wholeImage, int concurrency, ILogger log,
+        PrefetchProgress progress, CancellationToken stop)
     {
         var done = new HashSet<uint>();
         int listed = 0, failed = 0;
         var warming = new List<Task<int>>();
         try
         {
-            // In table order, a few at a time: the table of a start-up lists many small files, and one request
-            // after another would pay a registry round trip each; more would take the link from the readers.
-            var slots = new SemaphoreSlim(TableConcurrency); // not disposed: a warm cut short by Stop may release it later
+            // The table's files and their chunks first, so the plan is whole before anything is counted present.
+            var files = new List<List<uint>>();
             for (uint p = 0; p < bootstrap.PrefetchCount; p++)
             {
                 foreach (uint ino in FilesUnder(bootstrap, bootstrap.GetPrefetchIno(p)))
                 {
                     var chunks = ChunksOf(bootstrap, ino).Where(done.Add).ToList();
-                    if (chunks.Count == 0)
-                        continue;
-                    await slots.WaitAsync(stop).ConfigureAwait(false);
-                    warming.Add(WarmFileThenReleaseAsync(bootstrap, provider, chunks, slots, log, stop));
+                    if (chunks.Count > 0)
+                        files.Add(chunks);
                 }
                 listed++;
+            }
+            progress.Plan(done.Count);
+            // In table order, a few at a time: the table of a start-up lists many small files, and one request
+            // after another would pay a registry round trip each; more would take the link from the readers.
+            var slots = new SemaphoreSlim(TableConcurrency); // not disposed: a warm cut short by Stop may release it later
+            foreach (var chunks in files)
+            {
+                await slots.WaitAsync(stop).ConfigureAwait(false);
+                warming.Add(WarmFileThenReleaseAsync(bootstrap, provider, chunks, slots, log, progress, stop));
             }
             failed += (await Task.WhenAll(warming).ConfigureAwait(false)).Sum();
             if (wholeImage)
             {
-                var (warmed, warmFailures) = await new WholeImageWarmer(bootstrap, provider, concurrency, log).RunAsync(done, stop).ConfigureAwait(false);
+                progress.Plan(bootstrap.ChunkCount - done.Count);
+                var (warmed, warmFailures) = await new WholeImageWarmer(bootstrap, provider, concurrency, log, progress).RunAsync(done, stop).ConfigureAwait(false);
                 failed += warmFailures;
                 foreach (uint chunk in warmed)
                     done.Add(chunk);
@@ -74,7 +90,7 @@ internal sealed class Prefetcher : IDisposable
     /// merge size), so the others are cache hits, or start where a run stopped. The files are what run side by side.
     /// </summary>
     private static async Task<int> WarmFileThenReleaseAsync(RafsBootstrap bootstrap, ChunkProvider provider, List<uint> chunks, SemaphoreSlim slots,
-        ILogger log, CancellationToken stop)
+        ILogger log, PrefetchProgress progress, CancellationToken stop)
     {
         int failed = 0;
         try
@@ -86,11 +102,13 @@ internal sealed class Prefetcher : IDisposable
                 try
                 {
                     await provider.WarmAsync(chunk, (int)Math.Min(rest, int.MaxValue), stop).ConfigureAwait(false);
+                    progress.Present();
                 }
                 catch (Exception e) when (e is P2PDistException or P2PDist.Oci.OciException or IOException)
                 {
                     log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(chunk).Digest, e.Message);
                     failed++;
+                    progress.Failed();
                 }
             }
             return failed;
@@ -127,7 +145,11 @@ internal sealed class Prefetcher : IDisposable
     }
 
     /// <summary>Asks the prefetch to stop; <see cref="Completion"/> ends once it has (every wait in it takes the stop token).</summary>
-    public void Stop() => _stop.Cancel();
+    public void Stop()
+    {
+        _stop.Cancel();
+        _progress.Dispose(); // the image's series lose this mount's counts now; a warm still finishing is not counted
+    }
 
     public void Dispose()
     {
@@ -140,6 +162,7 @@ internal sealed class Prefetcher : IDisposable
         {
             // Its failures were logged; unmounting goes on.
         }
+        _progress.Dispose();
         if (Completion.IsCompleted)
             _stop.Dispose(); // else the loop still holds its token: left to the collector
     }

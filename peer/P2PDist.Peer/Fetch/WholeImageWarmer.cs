@@ -10,7 +10,7 @@ namespace P2PDist.Peer.Fetch;
 /// nobody holds or fetches yet: random orders make peers hold different chunks early and trade them, and the
 /// origin sends each chunk about once. Chunks another peer is fetching from the origin wait for later.
 /// </summary>
-internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider provider, int concurrency, ILogger log)
+internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider provider, int concurrency, ILogger log, PrefetchProgress progress)
 {
     /// <summary>Missing chunks asked about per supernode call.</summary>
     private const int ProbeWindow = 48;
@@ -38,6 +38,7 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
     {
         var done = alreadyDone.ToHashSet();
         var order = Enumerable.Range(0, bootstrap.ChunkCount).Select(c => (uint)c).Where(c => !done.Contains(c) && !provider.IsCached(c)).ToArray();
+        progress.Present(bootstrap.ChunkCount - done.Count - order.Length); // cached before the warm began
         Random.Shared.Shuffle(order);
         _missing = new LinkedList<uint>(order);
         while (_missing.Count > 0 || _fromPeers.Count > 0 || _fromOrigin.Count > 0)
@@ -62,10 +63,14 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
         {
             fetches.Remove(chunk);
             if (task.IsCompletedSuccessfully)
+            {
                 _warmed.Add(chunk);
+                progress.Present();
+            }
             if (task.IsFaulted)
             {
                 _failed++;
+                progress.Failed();
                 log.LogWarning("prefetch of chunk {Digest} failed: {Reason}", bootstrap.GetChunk(chunk).Digest, task.Exception?.InnerException?.Message);
             }
         }
@@ -107,7 +112,10 @@ internal sealed class WholeImageWarmer(RafsBootstrap bootstrap, ChunkProvider pr
         {
             var next = node.Next;
             if (provider.IsCached(node.Value))
-                _missing.Remove(node);
+            {
+                _missing.Remove(node); // a reader fetched it meanwhile
+                progress.Present();
+            }
             else
                 window.Add(node);
             node = next;

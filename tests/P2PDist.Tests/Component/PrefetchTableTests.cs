@@ -27,6 +27,20 @@ public sealed class PrefetchTableTests : IDisposable
         var cached = Enumerable.Range(0, 3 * ChunksPerFile).Where(c => provider.IsCached((uint)c)).ToList();
         Assert.Equal(Enumerable.Range(ChunksPerFile, ChunksPerFile), cached); // f1's chunks, neither f0's nor f2's
         Assert.InRange(origin.Calls, 1, Prefetcher.TableConcurrency);
+        Assert.Equal(ChunksPerFile, prefetch.Progress.Planned);
+        Assert.Equal(ChunksPerFile, prefetch.Progress.Warmed);
+    }
+
+    [Fact]
+    public async Task TheWholeImage_IsPlannedAndCounted_WithChunksAlreadyCachedCountedPresent()
+    {
+        var origin = new FakeOrigin(_image.Blob);
+        using var provider = new ChunkProvider(_image.Bootstrap, _cache, origin, 0, _ => { });
+        await provider.WarmAloneAsync(0, CancellationToken.None); // cached before the mount's prefetch
+        using var prefetch = Prefetcher.Start(_image.Bootstrap, provider, wholeImage: true, concurrency: 2, NullLogger.Instance);
+        await prefetch.Completion.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(3 * ChunksPerFile, prefetch.Progress.Planned);
+        Assert.Equal(3 * ChunksPerFile, prefetch.Progress.Warmed);
     }
 
     public void Dispose() => _image.Dispose();

@@ -138,11 +138,12 @@ public sealed class TestImage
     public List<string> LayerDigests { get; } = [];
 
     /// <summary>Pushes the image as REPO:v1 and converts it with the real CLI to REPO:rafs; returns the Rafs reference.</summary>
-    public async Task<string> PushAndConvertAsync(string host, string repository)
+    /// <param name="convertOptions">More options of `image convert` (such as --prefetch-files FILE).</param>
+    public async Task<string> PushAndConvertAsync(string host, string repository, params string[] convertOptions)
     {
         string source = await PushAsync(host, repository, "v1");
         string target = $"{host}/{repository}:rafs";
-        await P2PDistCli.RunOkAsync("image", "convert", source, target, "--plain-http");
+        await P2PDistCli.RunOkAsync(["image", "convert", source, target, "--plain-http", .. convertOptions]);
         return target;
     }
 

@@ -54,7 +54,10 @@ public sealed class MonitoringTests
     {
         await using var registry = await RegistryServer.StartAsync();
         byte[] content = SampleImages.Bytes(3 << 20, 161);
-        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(registry.Host, "monitoring");
+        // With a prefetch list, so the prefetch progress panel has a mount's prefetch to show.
+        string prefetchList = Path.Combine(TestPaths.NewDirectory("monitoring"), "prefetch.txt");
+        await File.WriteAllTextAsync(prefetchList, "/data.bin\n");
+        string target = await new TestImage().Layer(w => w.File("data.bin", content)).PushAndConvertAsync(registry.Host, "monitoring", "--prefetch-files", prefetchList);
         string supernodeMetrics = $"127.0.0.1:{FreePort.Next()}";
         await using var supernode = await SupernodeProcess.StartAsync("--metrics", supernodeMetrics);
         await using var first = await PeerProcess.StartAsync(null, "--supernode", supernode.Address, "--listen", $"127.0.2.70:{FreePort.Next()}");
