@@ -99,6 +99,7 @@ public sealed class ChunkProvider : IDisposable
         {
             cache.CountHit();
             Interlocked.Increment(ref _hits);
+            _metrics.CacheReadBytes.Inc(destination.Length);
             return;
         }
         var chunk = bootstrap.GetChunk(chunkIndex);
@@ -116,6 +117,7 @@ public sealed class ChunkProvider : IDisposable
                 {
                     cache.CountHit();
                     Interlocked.Increment(ref _hits);
+                    _metrics.CacheReadBytes.Inc(destination.Length);
                     return;
                 }
             }
@@ -123,6 +125,7 @@ public sealed class ChunkProvider : IDisposable
         else if (cache.TryRead(chunk.Digest, chunk.UncompressedSize, offsetInChunk, destination.Span))
         {
             Interlocked.Increment(ref _hits);
+            _metrics.CacheReadBytes.Inc(destination.Length);
             return;
         }
         Interlocked.Increment(ref _misses);

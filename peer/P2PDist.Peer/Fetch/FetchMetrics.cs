@@ -26,6 +26,8 @@ public sealed class FetchMetrics
                 LabelNames = ["priority"],
                 Buckets = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
             });
+        CacheReadBytes = create.CreateCounter("p2pdist_peer_cache_read_bytes_total",
+            "Bytes of container reads answered from the local cache without a fetch (beside fetched bytes by source: the cache as a third source)");
         DigestFailures = create.CreateCounter("p2pdist_peer_digest_failures_total", "Chunks that failed verification, by source (the bytes were discarded)", ["source"]);
 
         // Every labelled series from 0: a series born already counted hides its first increase from rate().
@@ -45,6 +47,7 @@ public sealed class FetchMetrics
     public Histogram ChunkFetchSeconds { get; }
     public Histogram OriginQueueSeconds { get; }
     public Counter DigestFailures { get; }
+    public Counter CacheReadBytes { get; }
 
     public static string PriorityLabel(FetchPriority priority) => priority switch
     {
