@@ -33,7 +33,13 @@ $p2pdist image convert "oci:$work/oci:v1" "127.0.0.1:$port/fio:rafs" --plain-htt
 $p2pdist peer --data-dir "$work/peer" >"$work/peer.log" 2>&1 & peer_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/peer/peer.sock" ] && break; sleep 0.1; done
 $p2pdist mount "127.0.0.1:$port/fio:rafs" "$work/rafs" --data-dir "$work/peer" --plain-http >/dev/null
-cat "$work/rafs"/file* > /dev/null   # fill the chunk cache; later opens use passthrough
+cat "$work/rafs"/file* > /dev/null   # fill the chunk cache
+# The next opens ask for passthrough copies, made in the background; wait (bounded) until both files have one.
+for _ in $(seq 1 300); do
+  cat "$work/rafs"/file* > /dev/null
+  [ "$($p2pdist mounts --data-dir "$work/peer" | awk 'NR == 2 {print $(NF - 1)}')" -ge 2 ] && break
+  sleep 0.1
+done
 # The same image on a second peer with passthrough off: every read goes through the daemon.
 P2PDIST_PASSTHROUGH=false $p2pdist peer --data-dir "$work/peer2" --metrics-listen off >"$work/peer2.log" 2>&1 & peer2_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/peer2/peer.sock" ] && break; sleep 0.1; done

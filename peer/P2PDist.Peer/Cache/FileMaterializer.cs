@@ -8,15 +8,33 @@ namespace P2PDist.Peer.Cache;
 /// images holding the same file share one copy; written to a temporary name, flushed and renamed, like
 /// chunks. The copies count toward the cache's quota and are evicted with the chunks, least recently used
 /// first (review M5); a copy whose size is wrong is made again (review M1).
+/// An OPEN never waits for a copy: it asks for one (<see cref="RequestCopy"/>) and is served through FUSE, and a
+/// later open of the file finds the copy (<see cref="TryExisting"/>). Copies are made one at a time in the
+/// background and only of files of at least <see cref="MinCopyBytes"/>: a file read once (a container's start,
+/// a whole-image read) would otherwise be written twice, with an fsync, on the path of its open; measured, that
+/// was two fifths of a cold whole-image read's CPU (bench/RESULTS.md, "Cold whole-image read").
 /// </summary>
-public sealed class FileMaterializer
+public sealed class FileMaterializer : IDisposable
 {
+    /// <summary>Smaller files are a handful of FUSE reads, which the kernel's page cache then keeps: not worth a second copy.</summary>
+    public const long MinCopyBytes = 1 << 20;
+
+    /// <summary>Copies waiting; past it a request is dropped (the next open asks again).</summary>
+    private const int QueueLength = 256;
+
     private readonly ChunkCache _cache;
     private readonly string _directory;
+    private readonly System.Threading.Channels.Channel<(IReadOnlyList<RafsChunk> Chunks, ulong Size, string Path)> _requests =
+        System.Threading.Channels.Channel.CreateBounded<(IReadOnlyList<RafsChunk>, ulong, string)>(
+            new System.Threading.Channels.BoundedChannelOptions(QueueLength) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _queued = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _worker;
 
     public FileMaterializer(ChunkCache cache, string directory)
     {
         _cache = cache;
+        _worker = Task.Run(CopyRequestedAsync);
         _directory = Directory.CreateDirectory(directory).FullName;
         foreach (var file in new DirectoryInfo(_directory).EnumerateFiles().OrderBy(f => f.LastWriteTimeUtc))
         {
@@ -29,6 +47,85 @@ public sealed class FileMaterializer
 
     private static bool IsCopyName(string name) => name.Length == 64 && name.All(Uri.IsHexDigit) && name == name.ToLowerInvariant();
 
+    /// <summary>Copies made since start (tests and the mount listing wait on it).</summary>
+    public long CopiesMade => Interlocked.Read(ref _copiesMade);
+
+    private long _copiesMade;
+
+    /// <summary>The copy's path when one exists and is whole; null otherwise (nothing is written).</summary>
+    public string? TryExisting(IReadOnlyList<RafsChunk> chunks, ulong size)
+    {
+        string path = CopyPath(chunks);
+        return _cache.TryUseFile(path, (long)size) ? path : null;
+    }
+
+    /// <summary>
+    /// Asks for a copy of a file whose chunks are all cached now, made in the background; false when the file is
+    /// too small or too big for one, or the queue is full.
+    /// </summary>
+    public bool RequestCopy(IReadOnlyList<RafsChunk> chunks, ulong size)
+    {
+        if (size < MinCopyBytes || size > (ulong)_cache.MaxMaterializedBytes || _stop.IsCancellationRequested)
+            return false;
+        foreach (var chunk in chunks)
+        {
+            if (!_cache.Contains(chunk.Digest))
+                return false; // asked again by a later open, once the file has been read
+        }
+        string path = CopyPath(chunks);
+        if (!_queued.TryAdd(path, 0))
+            return true; // already asked for
+        if (_requests.Writer.TryWrite((chunks, size, path)))
+            return true;
+        _queued.TryRemove(path, out _);
+        return false;
+    }
+
+    private async Task CopyRequestedAsync()
+    {
+        try
+        {
+            await foreach (var (chunks, size, path) in _requests.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    if (TryMaterialize(chunks, size) is not null)
+                        Interlocked.Increment(ref _copiesMade);
+                }
+                finally
+                {
+                    _queued.TryRemove(path, out _);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private string CopyPath(IReadOnlyList<RafsChunk> chunks)
+    {
+        using var hasher = Blake3.Hasher.New();
+        foreach (var chunk in chunks)
+            hasher.Update(chunk.Digest.Bytes);
+        return Path.Combine(_directory, Convert.ToHexStringLower(hasher.Finalize().AsSpan()));
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _requests.Writer.TryComplete();
+        try
+        {
+            _worker.Wait(TimeSpan.FromSeconds(10)); // one copy at most is under way; its reads and writes are local
+        }
+        catch (AggregateException)
+        {
+            // Its failures only cost the fast path.
+        }
+    }
+
     /// <summary>
     /// The path of the file's assembled copy, making it if every chunk is cached; null when some chunk is
     /// missing, the file is too big to be worth a copy under the quota, or the disk refuses.
@@ -37,27 +134,33 @@ public sealed class FileMaterializer
     {
         if (size > (ulong)_cache.MaxMaterializedBytes)
             return null;
-        using var hasher = Blake3.Hasher.New();
         foreach (var chunk in chunks)
         {
             if (!_cache.Contains(chunk.Digest))
                 return null;
-            hasher.Update(chunk.Digest.Bytes);
         }
-        string path = Path.Combine(_directory, Convert.ToHexStringLower(hasher.Finalize().AsSpan()));
+        string path = CopyPath(chunks);
         if (_cache.TryUseFile(path, (long)size))
             return path;
         string partial = path + "." + Guid.NewGuid().ToString("N")[..8] + ".partial";
         try
         {
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)chunks.Max(c => c.UncompressedSize));
             using (var output = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                foreach (var chunk in chunks)
+                try
                 {
-                    var buffer = new byte[chunk.UncompressedSize];
-                    if (!_cache.TryRead(chunk.Digest, chunk.UncompressedSize, 0, buffer))
-                        return null; // evicted (or found damaged) meanwhile
-                    output.Write(buffer);
+                    foreach (var chunk in chunks)
+                    {
+                        var bytes = buffer.AsSpan(0, (int)chunk.UncompressedSize);
+                        if (!_cache.TryRead(chunk.Digest, chunk.UncompressedSize, 0, bytes))
+                            return null; // evicted (or found damaged) meanwhile
+                        output.Write(bytes);
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
                 }
                 if ((ulong)output.Length != size)
                     return null;

@@ -350,6 +350,7 @@ public sealed class MountManager : IAsyncDisposable
         }
         foreach (var mount in mounts)
             Close(mount);
+        _materializer.Dispose();
         _originQueue.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -63,6 +63,7 @@ public static class PeerDaemon
             await metricsHost.StartAsync(stop);
         log.LogInformation("peer running: data dir {DataDir}, API on {Socket}, chunks on {Listen}, metrics on {Metrics}", options.DataDir, options.SocketPath,
             options.Listen ?? "(off)", options.MetricsListen is null ? "(off)" : $"http://{options.MetricsListen}/metrics");
+        log.LogInformation("chunk decompression: {Decoder}", ChunkCodec.ZstdDecoderName);
         if (network is not null)
         {
             await network.RegisterAsync(stop);

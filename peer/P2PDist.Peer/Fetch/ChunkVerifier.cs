@@ -21,11 +21,13 @@ internal static class ChunkVerifier
     /// <summary>The chunk's verified uncompressed bytes from its compressed form, or a <see cref="P2PDistException"/>.</summary>
     public static byte[] FromCompressed(RafsChunk chunk, RafsBlob blob, ReadOnlySpan<byte> compressed, ChunkCodec codec, string source)
     {
-        string where = $"chunk {chunk.Digest} (blob {blob.Digest} bytes {chunk.CompressedOffset}+{chunk.CompressedSize}) from {source}";
+        // The location is spelt out only on failure: a message per good chunk is an allocation on the hot path.
+        string Where() => $"chunk {chunk.Digest} (blob {blob.Digest} bytes {chunk.CompressedOffset}+{chunk.CompressedSize}) from {source}";
         if (compressed.Length != chunk.CompressedSize)
-            throw new P2PDistException($"{where}: got {compressed.Length} bytes");
+            throw new P2PDistException($"{Where()}: got {compressed.Length} bytes");
         var plain = new byte[chunk.UncompressedSize];
-        codec.Decompress(chunk.Compression, compressed, plain, where);
+        if (codec.TryDecompress(chunk.Compression, compressed, plain) is { } error)
+            throw new P2PDistException($"{Where()}: {error}");
         if (CheckPlain(chunk, plain, source) is { } failure)
             throw failure;
         return plain;

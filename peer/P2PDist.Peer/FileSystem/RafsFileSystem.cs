@@ -122,20 +122,24 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
     }
 
     /// <summary>
-    /// A file whose every chunk is cached is served by the kernel from a plain copy: no READ reaches us. Null
-    /// when there is no copy, or it vanished (evicted) before it could be opened: plain FUSE reads then.
+    /// A file with a whole copy is served by the kernel from it: no READ reaches us. Null when there is no copy
+    /// (one is asked for if every chunk is cached: a later open finds it), or it vanished (evicted) before it
+    /// could be opened: plain FUSE reads then. The open itself never waits for a copy to be written.
     /// </summary>
     private Microsoft.Win32.SafeHandles.SafeFileHandle? TryBackingFile(uint node)
     {
         var inode = bootstrap.GetInode(node);
-        if (inode.Size == 0)
+        if (inode.Size < FileMaterializer.MinCopyBytes)
             return null;
         var (start, count) = bootstrap.ChunkRefRange(node);
         var fileChunks = new List<RafsChunk>((int)count);
         for (uint i = start; i < start + count; i++)
             fileChunks.Add(bootstrap.GetChunk(bootstrap.GetChunkRef(i).ChunkIndex));
-        if (materializer!.TryMaterialize(fileChunks, inode.Size) is not { } path)
+        if (materializer!.TryExisting(fileChunks, inode.Size) is not { } path)
+        {
+            materializer.RequestCopy(fileChunks, inode.Size);
             return null;
+        }
         try
         {
             var backing = File.OpenHandle(path);

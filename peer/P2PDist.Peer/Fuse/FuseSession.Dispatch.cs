@@ -79,7 +79,7 @@ internal sealed partial class FuseSession
                 return _fs.ReadLink(node, reply);
             case FuseOpcode.Open:
             {
-                using var blocking = EnterBlocking(); // a passthrough copy of a large file takes a while
+                using var blocking = EnterBlocking(); // the open may look up and open a passthrough copy on disk
                 // The kernel keeps one I/O mode per inode: while any open of a file reads through the page
                 // cache (opened before the file was fully cached), an open with PASSTHROUGH fails with EIO, and
                 // the other way round. So a file open in cached mode gets no passthrough until those opens close.

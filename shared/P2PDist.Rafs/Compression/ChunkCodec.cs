@@ -5,14 +5,29 @@ namespace P2PDist.Rafs;
 
 /// <summary>
 /// Compresses and decompresses single chunks. One instance per thread: the zstd contexts are reused
-/// across chunks so the hot path does not allocate a context per chunk.
+/// across chunks so the hot path does not allocate a context per chunk, and each is made on first use (a peer
+/// only decompresses). zstd frames are decompressed by the system's libzstd where it loads, else by ZstdSharp
+/// (<see cref="NativeZstdDecoder"/>); compression stays with ZstdSharp, whose frames are smaller than Debian 12's
+/// libzstd 1.5.4 makes at the same level (bench/RESULTS.md).
 /// </summary>
 public sealed class ChunkCodec : IDisposable
 {
-    private readonly Compressor _zstd;
-    private readonly Decompressor _unzstd = new();
+    private readonly int _zstdLevel;
+    private Compressor? _zstd;
+    private NativeZstdDecoder? _native;
+    private Decompressor? _unzstd;
+    private bool _nativeTried;
 
-    public ChunkCodec(int zstdLevel = 3) => _zstd = new Compressor(zstdLevel);
+    public ChunkCodec(int zstdLevel = 3) => _zstdLevel = zstdLevel;
+
+    /// <param name="systemZstd">False: ZstdSharp even where libzstd loads (tests hold both decoders to the same answers).</param>
+    internal ChunkCodec(int zstdLevel, bool systemZstd)
+        : this(zstdLevel) => _nativeTried = !systemZstd;
+
+    /// <summary>Which zstd decoder chunks go through in this process, for the daemon's start-up log.</summary>
+    public static string ZstdDecoderName => NativeZstdDecoder.Version is { } version
+        ? $"libzstd {version} (system library)"
+        : $"ZstdSharp (managed; libzstd.so.1 not loaded or {NativeZstdDecoder.OverrideVariable}=managed)";
 
     public static int MaxCompressedSize(int length) =>
         Math.Max(Compressor.GetCompressBound(length), LZ4Codec.MaximumOutputSize(length));
@@ -25,7 +40,7 @@ public sealed class ChunkCodec : IDisposable
     {
         written = wanted switch
         {
-            ChunkCompression.Zstd => _zstd.Wrap(source, destination),
+            ChunkCompression.Zstd => (_zstd ??= new Compressor(_zstdLevel)).Wrap(source, destination),
             ChunkCompression.Lz4 => LZ4Codec.Encode(source, destination, LZ4Level.L00_FAST),
             _ => -1,
         };
@@ -39,23 +54,44 @@ public sealed class ChunkCodec : IDisposable
     /// <summary>Decompresses into exactly <paramref name="destination"/>.Length bytes, or throws naming the chunk.</summary>
     public void Decompress(ChunkCompression compression, ReadOnlySpan<byte> source, Span<byte> destination, string chunkName)
     {
+        if (TryDecompress(compression, source, destination) is { } error)
+            throw new P2PDistException($"{chunkName}: {error}");
+    }
+
+    /// <summary>
+    /// Decompresses into exactly <paramref name="destination"/>.Length bytes; null on success, else what was wrong
+    /// (the caller names the chunk: a hot path that succeeds builds no message).
+    /// </summary>
+    public string? TryDecompress(ChunkCompression compression, ReadOnlySpan<byte> source, Span<byte> destination)
+    {
         int produced;
         try
         {
             produced = compression switch
             {
                 ChunkCompression.None => CopyStored(source, destination),
-                ChunkCompression.Zstd => _unzstd.Unwrap(source, destination),
+                ChunkCompression.Zstd => DecompressZstd(source, destination),
                 ChunkCompression.Lz4 => LZ4Codec.Decode(source, destination),
-                _ => throw new P2PDistException($"{chunkName}: unknown compression {(byte)compression}"),
+                _ => -2,
             };
         }
-        catch (ZstdException e)
+        catch (Exception e) when (e is ZstdException or InvalidDataException)
         {
-            throw new P2PDistException($"{chunkName}: corrupt zstd data: {e.Message}", e);
+            return $"corrupt zstd data: {e.Message}";
         }
-        if (produced != destination.Length)
-            throw new P2PDistException($"{chunkName}: decompressed to {produced} bytes, expected {destination.Length}");
+        return produced == -2 ? $"unknown compression {(byte)compression}"
+            : produced != destination.Length ? $"decompressed to {produced} bytes, expected {destination.Length}"
+            : null;
+    }
+
+    private int DecompressZstd(ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        if (!_nativeTried)
+        {
+            _native = NativeZstdDecoder.TryCreate();
+            _nativeTried = true;
+        }
+        return _native is { } native ? native.Decompress(source, destination) : (_unzstd ??= new Decompressor()).Unwrap(source, destination);
     }
 
     private static int CopyStored(ReadOnlySpan<byte> source, Span<byte> destination)
@@ -68,7 +104,8 @@ public sealed class ChunkCodec : IDisposable
 
     public void Dispose()
     {
-        _zstd.Dispose();
-        _unzstd.Dispose();
+        _zstd?.Dispose();
+        _native?.Dispose();
+        _unzstd?.Dispose();
     }
 }

@@ -135,7 +135,7 @@ public sealed class ChunkCacheRepairTests : IDisposable
     {
         long quota = 16 * InProcessImage.ChunkSize;
         var cache = NewCache(quota);
-        var materializer = new FileMaterializer(cache, Path.Combine(CacheDir, "files"));
+        using var materializer = new FileMaterializer(cache, Path.Combine(CacheDir, "files"));
         for (int file = 0; file < _image.Files.Length; file++)
         {
             var (start, count) = _image.Bootstrap.ChunkRefRange(_image.Bootstrap.LookupPath($"/f{file}"));
@@ -208,7 +208,7 @@ public sealed class ChunkCacheRepairTests : IDisposable
         var cache = NewCache(64 * InProcessImage.ChunkSize);
         using var provider = new ChunkProvider(_image.Bootstrap, cache, new FakeOrigin(_image.Blob), 0, _ => { });
         string files = Path.Combine(CacheDir, "files");
-        var materializer = new FileMaterializer(cache, files);
+        using var materializer = new FileMaterializer(cache, files);
         var (start, count) = _image.Bootstrap.ChunkRefRange(_image.Bootstrap.LookupPath("/f0"));
         for (uint r = start; r < start + count; r++)
         {
