@@ -9,6 +9,7 @@ public sealed class CacheMetrics
     private readonly Counter _misses;
     private readonly Counter _evictions;
     private readonly Gauge _bytes;
+    private readonly Gauge _entries;
 
     public CacheMetrics(IMetricFactory create, long quotaBytes)
     {
@@ -16,6 +17,7 @@ public sealed class CacheMetrics
         _misses = create.CreateCounter("p2pdist_peer_cache_misses_total", "Chunk reads that had to fetch");
         _evictions = create.CreateCounter("p2pdist_peer_cache_evictions_total", "Chunks evicted from the cache by its quota");
         _bytes = create.CreateGauge("p2pdist_peer_cache_bytes", "Bytes in the chunk cache");
+        _entries = create.CreateGauge("p2pdist_peer_cache_entries", "Files in the chunk cache: chunk files and passthrough copies");
         // Fixed for the daemon's life: set once, not per scrape.
         create.CreateGauge("p2pdist_peer_cache_capacity_bytes", "The cache quota (--cache-quota): past it, chunks of closed files are evicted; 0 is no limit")
             .Set(quotaBytes);
@@ -27,5 +29,6 @@ public sealed class CacheMetrics
         _misses.IncTo(cache.Misses);
         _evictions.IncTo(cache.Evictions);
         _bytes.Set(cache.SizeBytes);
+        _entries.Set(cache.EntryCount);
     }
 }

@@ -138,6 +138,8 @@ public sealed class ChunkCache
 
     public long Hits => Interlocked.Read(ref _hits);
     public long SizeBytes => Interlocked.Read(ref _size);
+    /// <summary>Files the cache holds now: chunk files and passthrough copies.</summary>
+    public int EntryCount => _entries.Count;
 
     /// <summary>Raised (under the cache's lock) for each chunk evicted or removed as damaged, so the swarm can be told it is gone.</summary>
     public event Action<ChunkDigest>? Evicted;

@@ -19,7 +19,7 @@ public sealed class FetchMetricsTests : IDisposable
     private readonly ChunkCache _cache = new(TestPaths.NewDirectory("fetch-metrics"));
 
     [Fact]
-    public void AColdReadThenAWarmRead_AreCountedOnceEach_ByTheirSource()
+    public async Task AColdReadThenAWarmRead_AreCountedOnceEach_ByTheirSource()
     {
         var metrics = new PeerMetrics(0);
         using var provider = new ChunkProvider(_image.Bootstrap, _cache, new FakeOrigin(_image.Blob), 0, _ => { }, metrics: metrics.Fetch);
@@ -36,6 +36,16 @@ public sealed class FetchMetricsTests : IDisposable
         Assert.Equal(Chunk, metrics.Fetch.CacheReadBytes.Value);
         Assert.Equal(2 * Chunk, metrics.Reads.ReadBytes.Value);
         Assert.Equal(0, metrics.Fetch.FetchedChunks.WithLabels("peer").Value);
+
+        // The cache's own figures, read when Prometheus scrapes: the chunk files stored by the cold read.
+        metrics.RefreshBeforeScrape(() => _cache, () => 1, () => 0);
+        using var page = new MemoryStream();
+        await metrics.Registry.CollectAndExportAsTextAsync(page);
+        string text = System.Text.Encoding.UTF8.GetString(page.ToArray());
+        Assert.Equal(_cache.EntryCount, MetricsScrape.Value(text, "p2pdist_peer_cache_entries"));
+        Assert.True(_cache.EntryCount >= 1);
+        Assert.Equal(1, MetricsScrape.Value(text, "p2pdist_peer_cache_hits_total"));
+        Assert.Equal(1, MetricsScrape.Value(text, "p2pdist_peer_mounts"));
     }
 
     public void Dispose() => _image.Dispose();
