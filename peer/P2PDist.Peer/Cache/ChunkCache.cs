@@ -7,9 +7,9 @@ namespace P2PDist.Peer.Cache;
 
 /// <summary>
 /// The node's on-disk chunk cache, shared by every mount: one file per chunk, named by its digest, holding
-/// the chunk's verified uncompressed bytes. A chunk is written to a temporary file, flushed to disk, and
-/// renamed into place (then the directory is flushed), so a crash or a power loss leaves either no file or a
-/// complete one under its name. A chunk that two images share is stored once. Over the size quota, the least
+/// the chunk's verified uncompressed bytes. A chunk is written to a temporary file and renamed into place, without
+/// an fsync: every file is hashed against its digest on its first open by a process, so one that a crash or power
+/// loss left short or garbled is discarded and fetched again, never served. A chunk that two images share is stored once. Over the size quota, the least
 /// recently used chunks and materialized files (<see cref="FileMaterializer"/>) are evicted, except chunks of
 /// files that are open (pinned, up to half the quota); the index is rebuilt from the files at start, so the
 /// cache's contents and size survive restarts.
@@ -283,6 +283,20 @@ public sealed class ChunkCache
     public void CountHit() => Interlocked.Increment(ref _hits);
 
     public bool Contains(ChunkDigest digest) => _entries.ContainsKey(PathOf(digest));
+
+    /// <summary>
+    /// Like <see cref="Contains"/>, but a file not yet checked by this process is hashed first (and discarded when
+    /// damaged): for decisions that skip a fetch because the chunk is there, such as the prefetch's.
+    /// </summary>
+    public bool ContainsVerified(ChunkDigest digest)
+    {
+        if (!_entries.TryGetValue(PathOf(digest), out var entry))
+            return false;
+        if (entry.Verified)
+            return true;
+        using var handle = OpenVerified(digest, expectedSize: null);
+        return handle is not null;
+    }
 
     /// <summary>
     /// Stores a verified chunk, replacing a file of that name that was not verified (it may be the damaged one

@@ -5,8 +5,8 @@ namespace P2PDist.Peer.Cache;
 /// <summary>
 /// Assembles a whole file from its cached chunks into one plain file, so FUSE passthrough can hand the kernel
 /// a backing file and reads skip the daemon. Files are named by a digest over their chunk digests, so two
-/// images holding the same file share one copy; written to a temporary name, flushed and renamed, like
-/// chunks. The copies count toward the cache's quota and are evicted with the chunks, least recently used
+/// images holding the same file share one copy; written to a temporary name, flushed to disk (the kernel reads
+/// a copy without any digest check, unlike chunks) and renamed. The copies count toward the cache's quota and are evicted with the chunks, least recently used
 /// first (review M5); a copy whose size is wrong is made again (review M1).
 /// An OPEN never waits for a copy: it asks for one (<see cref="RequestCopy"/>) and is served through FUSE, and a
 /// later open of the file finds the copy (<see cref="TryExisting"/>). Copies are made one at a time in the
@@ -19,20 +19,25 @@ public sealed class FileMaterializer : IDisposable
     /// <summary>Smaller files are a handful of FUSE reads, which the kernel's page cache then keeps: not worth a second copy.</summary>
     public const long MinCopyBytes = 1 << 20;
 
-    /// <summary>Copies waiting; past it a request is dropped (the next open asks again).</summary>
-    private const int QueueLength = 256;
+    /// <summary>Copies waiting; past it a request is refused (and forgotten: the next open asks again).</summary>
+    private const int DefaultQueueLength = 256;
 
     private readonly ChunkCache _cache;
     private readonly string _directory;
-    private readonly System.Threading.Channels.Channel<(IReadOnlyList<RafsChunk> Chunks, ulong Size, string Path)> _requests =
-        System.Threading.Channels.Channel.CreateBounded<(IReadOnlyList<RafsChunk>, ulong, string)>(
-            new System.Threading.Channels.BoundedChannelOptions(QueueLength) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly System.Threading.Channels.Channel<(IReadOnlyList<RafsChunk> Chunks, ulong Size, string Path)> _requests;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _queued = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _worker;
 
     public FileMaterializer(ChunkCache cache, string directory)
+        : this(cache, directory, DefaultQueueLength)
     {
+    }
+
+    internal FileMaterializer(ChunkCache cache, string directory, int queueLength)
+    {
+        _requests = System.Threading.Channels.Channel.CreateBounded<(IReadOnlyList<RafsChunk>, ulong, string)>(
+            new System.Threading.Channels.BoundedChannelOptions(queueLength) { FullMode = System.Threading.Channels.BoundedChannelFullMode.Wait, SingleReader = true });
         _cache = cache;
         _worker = Task.Run(CopyRequestedAsync);
         _directory = Directory.CreateDirectory(directory).FullName;
@@ -51,6 +56,10 @@ public sealed class FileMaterializer : IDisposable
     public long CopiesMade => Interlocked.Read(ref _copiesMade);
 
     private long _copiesMade;
+    private long _copyFailures;
+
+    /// <summary>Copies abandoned on an unexpected error (the file is read through FUSE instead).</summary>
+    public long CopyFailures => Interlocked.Read(ref _copyFailures);
 
     /// <summary>The copy's path when one exists and is whole; null otherwise (nothing is written).</summary>
     public string? TryExisting(IReadOnlyList<RafsChunk> chunks, ulong size)
@@ -75,7 +84,7 @@ public sealed class FileMaterializer : IDisposable
         string path = CopyPath(chunks);
         if (!_queued.TryAdd(path, 0))
             return true; // already asked for
-        if (_requests.Writer.TryWrite((chunks, size, path)))
+        if (_requests.Writer.TryWrite((chunks, size, path))) // with FullMode Wait, false when full (DropWrite would say true and drop it)
             return true;
         _queued.TryRemove(path, out _);
         return false;
@@ -89,8 +98,13 @@ public sealed class FileMaterializer : IDisposable
             {
                 try
                 {
-                    if (TryMaterialize(chunks, size) is not null)
+                    if (TryExisting(chunks, size) is null && TryMaterialize(chunks, size, _stop.Token) is not null)
                         Interlocked.Increment(ref _copiesMade);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // One copy that failed in an unforeseen way must not end the worker: it only costs that file's fast path.
+                    Interlocked.Increment(ref _copyFailures);
                 }
                 finally
                 {
@@ -130,7 +144,7 @@ public sealed class FileMaterializer : IDisposable
     /// The path of the file's assembled copy, making it if every chunk is cached; null when some chunk is
     /// missing, the file is too big to be worth a copy under the quota, or the disk refuses.
     /// </summary>
-    public string? TryMaterialize(IReadOnlyList<RafsChunk> chunks, ulong size)
+    public string? TryMaterialize(IReadOnlyList<RafsChunk> chunks, ulong size, CancellationToken cancellation = default)
     {
         if (size > (ulong)_cache.MaxMaterializedBytes)
             return null;
@@ -152,6 +166,8 @@ public sealed class FileMaterializer : IDisposable
                 {
                     foreach (var chunk in chunks)
                     {
+                        if (cancellation.IsCancellationRequested)
+                            return null; // stopping: the partial file goes in the finally below
                         var bytes = buffer.AsSpan(0, (int)chunk.UncompressedSize);
                         if (!_cache.TryRead(chunk.Digest, chunk.UncompressedSize, 0, bytes))
                             return null; // evicted (or found damaged) meanwhile

@@ -168,7 +168,7 @@ public sealed class ChunkProvider : IDisposable
     public async Task WarmAsync(uint chunkIndex, int followingBytes, CancellationToken cancellationToken)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
-        if (!cache.Contains(chunk.Digest))
+        if (!cache.ContainsVerified(chunk.Digest))
             await FetchSharedAsync(chunkIndex, chunk, followingBytes, neighbourBytes: 0, FetchPriority.Prefetch, cancellationToken).ConfigureAwait(false);
     }
 
@@ -196,8 +196,17 @@ public sealed class ChunkProvider : IDisposable
     public async Task WarmAloneAsync(uint chunkIndex, CancellationToken cancellationToken)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
-        if (!cache.Contains(chunk.Digest))
+        if (cache.ContainsVerified(chunk.Digest))
+            return;
+        try
+        {
             await GetOrFetch(chunkIndex, chunk, followingBytes: 0, neighbourBytes: 0, FetchPriority.Background, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        {
+            // The fetch it joined belonged to another image's mount, which closed: fetch it for this one, once.
+            await GetOrFetch(chunkIndex, chunk, followingBytes: 0, neighbourBytes: 0, FetchPriority.Background, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public bool IsCached(uint chunkIndex) => cache.Contains(bootstrap.GetChunk(chunkIndex).Digest);

@@ -75,6 +75,39 @@ public sealed class PassthroughCopyPolicyTests : IDisposable
         Assert.Equal(1, materializer.CopiesMade);
     }
 
+    [Fact]
+    public async Task RequestsPastAFullQueue_AreRefusedNotLost_AndEveryFileGetsItsCopyWhenAskedAgain()
+    {
+        using var image = InProcessImage.Build(fileCount: 12, chunksPerFile: 16, seed: 1330); // 1 MiB files
+        var cache = new ChunkCache(Path.Combine(_directory, "queue-cache"));
+        using var materializer = new FileMaterializer(cache, Path.Combine(_directory, "queue-files"), queueLength: 2);
+        var files = new List<List<P2PDist.Rafs.RafsChunk>>();
+        for (int f = 0; f < image.Files.Length; f++)
+        {
+            var (start, count) = image.Bootstrap.ChunkRefRange(image.Bootstrap.LookupPath($"/f{f}"));
+            var chunks = new List<P2PDist.Rafs.RafsChunk>();
+            for (uint r = start; r < start + count; r++)
+            {
+                uint c = image.Bootstrap.GetChunkRef(r).ChunkIndex;
+                cache.Store(image.Bootstrap.GetChunk(c).Digest, image.ChunkBytes(c));
+                chunks.Add(image.Bootstrap.GetChunk(c));
+            }
+            files.Add(chunks);
+        }
+        ulong size = (ulong)image.Files[0].Length;
+        int refused = files.Count(chunks => !materializer.RequestCopy(chunks, size)); // a burst: the queue holds 2
+        // Opens keep asking for the files that have no copy yet (bounded): none may be stuck as "already asked for".
+        await Eventually.Async(() =>
+        {
+            foreach (var chunks in files.Where(chunks => materializer.TryExisting(chunks, size) is null))
+                materializer.RequestCopy(chunks, size);
+            return Task.FromResult(files.All(chunks => materializer.TryExisting(chunks, size) is not null));
+        }, Bound, $"a copy of every one of {files.Count} files ({refused} refused in the burst)");
+        Assert.Equal(files.Count, materializer.CopiesMade); // each written once
+        for (int f = 0; f < files.Count; f++)
+            Assert.Equal(image.Files[f], File.ReadAllBytes(materializer.TryExisting(files[f], size)!));
+    }
+
     public void Dispose()
     {
         _image.Dispose();
