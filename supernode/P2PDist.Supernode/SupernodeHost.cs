@@ -36,15 +36,23 @@ public static class SupernodeHost
         await using var app = builder.Build();
         app.MapGrpcService<SchedulerService>();
         var metrics = app.Services.GetRequiredService<SupernodeMetrics>();
+        bool ready = false;
         if (options.MetricsListen is not null)
         {
+            // The operators' address, as on the peer: Prometheus text, liveness, and readiness once the gRPC
+            // service is listening. Nothing of it answers on the scheduler's port.
+            string metricsHost = $"*:{System.Net.IPEndPoint.Parse(options.MetricsListen).Port}";
             app.MapGet("/metrics", async (HttpContext context) =>
             {
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
                 await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
-            }).RequireHost($"*:{System.Net.IPEndPoint.Parse(options.MetricsListen).Port}");
+            }).RequireHost(metricsHost);
+            app.MapGet("/healthz", () => Results.Text("ok\n")).RequireHost(metricsHost);
+            app.MapGet("/readyz", () => Volatile.Read(ref ready) ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: StatusCodes.Status503ServiceUnavailable))
+                .RequireHost(metricsHost);
         }
         await app.StartAsync(stop);
+        Volatile.Write(ref ready, true);
         if (tls is null)
             app.Logger.LogWarning("--insecure: serving plain h2c with no peer identity; any client can register, announce and report as any peer");
         app.Logger.LogInformation("supernode listening on {Endpoint} ({Security}); metrics on {Metrics}; peers silent for {Timeout} s are dropped",
