@@ -39,17 +39,10 @@ public static class SupernodeHost
         bool ready = false;
         if (options.MetricsListen is not null)
         {
-            // The operators' address, as on the peer: Prometheus text, liveness, and readiness once the gRPC
-            // service is listening. Nothing of it answers on the scheduler's port.
-            string metricsHost = $"*:{System.Net.IPEndPoint.Parse(options.MetricsListen).Port}";
-            app.MapGet("/metrics", async (HttpContext context) =>
-            {
-                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
-            }).RequireHost(metricsHost);
-            app.MapGet("/healthz", () => Results.Text("ok\n")).RequireHost(metricsHost);
-            app.MapGet("/readyz", () => Volatile.Read(ref ready) ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: StatusCodes.Status503ServiceUnavailable))
-                .RequireHost(metricsHost);
+            // The operators' address, as on the peer, ready once the gRPC service listens; the scheduler's port
+            // shares this web application, so the routes answer on the metrics port only.
+            OperatorEndpoints.Map(app, metrics.Registry.CollectAndExportAsTextAsync, () => Volatile.Read(ref ready),
+                host: $"*:{System.Net.IPEndPoint.Parse(options.MetricsListen).Port}");
         }
         await app.StartAsync(stop);
         Volatile.Write(ref ready, true);

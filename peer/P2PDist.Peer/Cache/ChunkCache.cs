@@ -166,13 +166,7 @@ public sealed class ChunkCache
         if (!ChunkNames.TryParse(name, out var algorithm, out string hex))
             return null;
         var digest = new ChunkDigest(algorithm, Convert.FromHexString(hex));
-        string path = PathOf(digest);
-        if (!_entries.TryGetValue(path, out var entry))
-            return null;
-        if (entry.Verified)
-            return path;
-        using var handle = OpenVerified(digest, expectedSize: null);
-        return handle is null ? null : path;
+        return ContainsVerified(digest) ? PathOf(digest) : null;
     }
 
     private string PathOf(ChunkDigest digest)

@@ -39,7 +39,6 @@ public sealed class FileMaterializer : IDisposable
         _requests = System.Threading.Channels.Channel.CreateBounded<(IReadOnlyList<RafsChunk>, ulong, string)>(
             new System.Threading.Channels.BoundedChannelOptions(queueLength) { FullMode = System.Threading.Channels.BoundedChannelFullMode.Wait, SingleReader = true });
         _cache = cache;
-        _worker = Task.Run(CopyRequestedAsync);
         _directory = Directory.CreateDirectory(directory).FullName;
         foreach (var file in new DirectoryInfo(_directory).EnumerateFiles().OrderBy(f => f.LastWriteTimeUtc))
         {
@@ -48,6 +47,7 @@ public sealed class FileMaterializer : IDisposable
             else
                 file.Delete(); // *.partial leftovers of a crash, or anything else: not a copy this class made
         }
+        _worker = Task.Run(CopyRequestedAsync); // last: it uses the directory
     }
 
     private static bool IsCopyName(string name) => name.Length == 64 && name.All(Uri.IsHexDigit) && name == name.ToLowerInvariant();
@@ -68,20 +68,30 @@ public sealed class FileMaterializer : IDisposable
         return _cache.TryUseFile(path, (long)size) ? path : null;
     }
 
+    /// <summary>What an OPEN asks: the copy's path when there is one, else null, having asked for one (<see cref="RequestCopy"/>).</summary>
+    public string? ExistingOrRequest(IReadOnlyList<RafsChunk> chunks, ulong size)
+    {
+        string path = CopyPath(chunks);
+        if (_cache.TryUseFile(path, (long)size))
+            return path;
+        Request(chunks, size, path);
+        return null;
+    }
+
     /// <summary>
     /// Asks for a copy of a file whose chunks are all cached now, made in the background; false when the file is
     /// too small or too big for one, or the queue is full.
     /// </summary>
-    public bool RequestCopy(IReadOnlyList<RafsChunk> chunks, ulong size)
+    public bool RequestCopy(IReadOnlyList<RafsChunk> chunks, ulong size) => Request(chunks, size, CopyPath(chunks));
+
+    private bool AllCached(IReadOnlyList<RafsChunk> chunks) => chunks.All(chunk => _cache.Contains(chunk.Digest));
+
+    private bool Request(IReadOnlyList<RafsChunk> chunks, ulong size, string path)
     {
         if (size < MinCopyBytes || size > (ulong)_cache.MaxMaterializedBytes || _stop.IsCancellationRequested)
             return false;
-        foreach (var chunk in chunks)
-        {
-            if (!_cache.Contains(chunk.Digest))
-                return false; // asked again by a later open, once the file has been read
-        }
-        string path = CopyPath(chunks);
+        if (!AllCached(chunks))
+            return false; // asked again by a later open, once the file has been read
         if (!_queued.TryAdd(path, 0))
             return true; // already asked for
         if (_requests.Writer.TryWrite((chunks, size, path))) // with FullMode Wait, false when full (DropWrite would say true and drop it)
@@ -98,7 +108,7 @@ public sealed class FileMaterializer : IDisposable
             {
                 try
                 {
-                    if (TryExisting(chunks, size) is null && TryMaterialize(chunks, size, _stop.Token) is not null)
+                    if (!_cache.TryUseFile(path, (long)size) && Write(chunks, size, path, _stop.Token))
                         Interlocked.Increment(ref _copiesMade);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
@@ -144,18 +154,17 @@ public sealed class FileMaterializer : IDisposable
     /// The path of the file's assembled copy, making it if every chunk is cached; null when some chunk is
     /// missing, the file is too big to be worth a copy under the quota, or the disk refuses.
     /// </summary>
-    public string? TryMaterialize(IReadOnlyList<RafsChunk> chunks, ulong size, CancellationToken cancellation = default)
+    public string? TryMaterialize(IReadOnlyList<RafsChunk> chunks, ulong size)
     {
-        if (size > (ulong)_cache.MaxMaterializedBytes)
+        if (size > (ulong)_cache.MaxMaterializedBytes || !AllCached(chunks))
             return null;
-        foreach (var chunk in chunks)
-        {
-            if (!_cache.Contains(chunk.Digest))
-                return null;
-        }
         string path = CopyPath(chunks);
-        if (_cache.TryUseFile(path, (long)size))
-            return path;
+        return _cache.TryUseFile(path, (long)size) || Write(chunks, size, path, CancellationToken.None) ? path : null;
+    }
+
+    /// <summary>Writes the copy at <paramref name="path"/> from the cached chunks; false when a chunk went, the size is off, the disk refuses, or stopping.</summary>
+    private bool Write(IReadOnlyList<RafsChunk> chunks, ulong size, string path, CancellationToken cancellation)
+    {
         string partial = path + "." + Guid.NewGuid().ToString("N")[..8] + ".partial";
         try
         {
@@ -167,10 +176,10 @@ public sealed class FileMaterializer : IDisposable
                     foreach (var chunk in chunks)
                     {
                         if (cancellation.IsCancellationRequested)
-                            return null; // stopping: the partial file goes in the finally below
+                            return false; // stopping: the partial file goes in the finally below
                         var bytes = buffer.AsSpan(0, (int)chunk.UncompressedSize);
                         if (!_cache.TryRead(chunk.Digest, chunk.UncompressedSize, 0, bytes))
-                            return null; // evicted (or found damaged) meanwhile
+                            return false; // evicted (or found damaged) meanwhile
                         output.Write(bytes);
                     }
                 }
@@ -179,16 +188,16 @@ public sealed class FileMaterializer : IDisposable
                     System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
                 }
                 if ((ulong)output.Length != size)
-                    return null;
+                    return false;
                 output.Flush(flushToDisk: true);
             }
             File.Move(partial, path, overwrite: true);
             _cache.AddFile(path, (long)size);
-            return path;
+            return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return null; // a full disk only costs the fast path
+            return false; // a full disk only costs the fast path
         }
         finally
         {

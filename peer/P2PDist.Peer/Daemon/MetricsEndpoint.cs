@@ -9,12 +9,8 @@ namespace P2PDist.Peer.Daemon;
 /// </summary>
 internal static class MetricsEndpoint
 {
-    public static void Map(WebApplication app, Prometheus.CollectorRegistry registry, Func<bool> ready)
-    {
-        app.MapGet("/metrics", (HttpContext context) => WriteAsync(context, registry));
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", () => ready() ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: StatusCodes.Status503ServiceUnavailable));
-    }
+    public static void Map(WebApplication app, Prometheus.CollectorRegistry registry, Func<bool> ready) =>
+        OperatorEndpoints.Map(app, registry.CollectAndExportAsTextAsync, ready);
 
     public static async Task WriteAsync(HttpContext context, Prometheus.CollectorRegistry registry)
     {

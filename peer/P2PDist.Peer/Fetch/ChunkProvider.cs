@@ -98,8 +98,7 @@ public sealed class ChunkProvider : IDisposable
         if (_handles.TryGetValue(chunkIndex, out var kept) && TryReadKept(kept, destination.Span, offsetInChunk))
         {
             cache.CountHit();
-            Interlocked.Increment(ref _hits);
-            _metrics.CacheReadBytes.Inc(destination.Length);
+            CountHit(destination.Length);
             return;
         }
         var chunk = bootstrap.GetChunk(chunkIndex);
@@ -116,21 +115,26 @@ public sealed class ChunkProvider : IDisposable
                 if (TryReadKept(handle, destination.Span, offsetInChunk))
                 {
                     cache.CountHit();
-                    Interlocked.Increment(ref _hits);
-                    _metrics.CacheReadBytes.Inc(destination.Length);
+                    CountHit(destination.Length);
                     return;
                 }
             }
         }
         else if (cache.TryRead(chunk.Digest, chunk.UncompressedSize, offsetInChunk, destination.Span))
         {
-            Interlocked.Increment(ref _hits);
-            _metrics.CacheReadBytes.Inc(destination.Length);
+            CountHit(destination.Length); // TryRead counted the cache's own hit
             return;
         }
         Interlocked.Increment(ref _misses);
         byte[] plain = await FetchSharedAsync(chunkIndex, chunk, readaheadBytes, NeighbourBytes, FetchPriority.Reader, cancellationToken).ConfigureAwait(false);
         plain.AsSpan(offsetInChunk, destination.Length).CopyTo(destination.Span);
+    }
+
+    /// <summary>A read answered from the cache: this image's hit count and the node's cache-read bytes.</summary>
+    private void CountHit(int bytes)
+    {
+        Interlocked.Increment(ref _hits);
+        _metrics.CacheReadBytes.Inc(bytes);
     }
 
     private static bool TryReadKept(SafeFileHandle handle, Span<byte> destination, int offset)
@@ -177,15 +181,15 @@ public sealed class ChunkProvider : IDisposable
     /// cancelled belonged to another image's mount, which closed: this mount then fetches the chunk itself, once.
     /// </summary>
     private async Task<byte[]> FetchSharedAsync(uint chunkIndex, RafsChunk chunk, int followingBytes, int neighbourBytes, FetchPriority priority,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool alone = false)
     {
         try
         {
-            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes, priority).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes, priority, alone).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
-            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes, priority).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await GetOrFetch(chunkIndex, chunk, followingBytes, neighbourBytes, priority, alone).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -196,17 +200,8 @@ public sealed class ChunkProvider : IDisposable
     public async Task WarmAloneAsync(uint chunkIndex, CancellationToken cancellationToken)
     {
         var chunk = bootstrap.GetChunk(chunkIndex);
-        if (cache.ContainsVerified(chunk.Digest))
-            return;
-        try
-        {
-            await GetOrFetch(chunkIndex, chunk, followingBytes: 0, neighbourBytes: 0, FetchPriority.Background, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
-        {
-            // The fetch it joined belonged to another image's mount, which closed: fetch it for this one, once.
-            await GetOrFetch(chunkIndex, chunk, followingBytes: 0, neighbourBytes: 0, FetchPriority.Background, alone: true).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
+        if (!cache.ContainsVerified(chunk.Digest))
+            await FetchSharedAsync(chunkIndex, chunk, followingBytes: 0, neighbourBytes: 0, FetchPriority.Background, cancellationToken, alone: true).ConfigureAwait(false);
     }
 
     public bool IsCached(uint chunkIndex) => cache.Contains(bootstrap.GetChunk(chunkIndex).Digest);

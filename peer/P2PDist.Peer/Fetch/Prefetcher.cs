@@ -153,7 +153,7 @@ internal sealed class Prefetcher : IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
+        Stop();
         try
         {
             Completion.Wait(TimeSpan.FromSeconds(5));
@@ -162,7 +162,6 @@ internal sealed class Prefetcher : IDisposable
         {
             // Its failures were logged; unmounting goes on.
         }
-        _progress.Dispose();
         if (Completion.IsCompleted)
             _stop.Dispose(); // else the loop still holds its token: left to the collector
     }

@@ -135,11 +135,8 @@ internal sealed class RafsFileSystem(RafsBootstrap bootstrap, ChunkProvider chun
         var fileChunks = new List<RafsChunk>((int)count);
         for (uint i = start; i < start + count; i++)
             fileChunks.Add(bootstrap.GetChunk(bootstrap.GetChunkRef(i).ChunkIndex));
-        if (materializer!.TryExisting(fileChunks, inode.Size) is not { } path)
-        {
-            materializer.RequestCopy(fileChunks, inode.Size);
+        if (materializer!.ExistingOrRequest(fileChunks, inode.Size) is not { } path)
             return null;
-        }
         try
         {
             var backing = File.OpenHandle(path);
